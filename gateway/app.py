@@ -1,0 +1,70 @@
+"""create_app(settings): the one place where the service is put together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from gateway.db.engine import create_engine, session_factory
+from gateway.middleware import AppTokenMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from gateway.rest.endpoints import routes as rest_routes
+from gateway.rest.errors import exception_handlers
+from gateway.services import users
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway")
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the whole service from one Settings. The engine is made here, eagerly, so
+    in-process tests (which send no lifespan) get the same app as uvicorn does."""
+    engine = create_engine(settings)
+    sessions = session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.admin_username:
+            await ensure_admin(app)
+        yield
+        await engine.dispose()
+
+    async def ensure_admin(app: Starlette) -> None:
+        async with sessions() as session:
+            assert settings.admin_username is not None
+            if not await users.user_exists(session, settings.admin_username):
+                await users.create_admin(
+                    session,
+                    settings,
+                    username=settings.admin_username,
+                    password=settings.admin_password,
+                )
+                log.info("created admin %r from ADMIN_USERNAME", settings.admin_username)
+
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-access-token",
+                           "x-application-token"],
+            expose_headers=["X-Total-Count", "Link"],
+        ),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(RequestContextMiddleware, sessions=sessions, settings=settings),
+        Middleware(AppTokenMiddleware, settings=settings),
+    ]
+    app = Starlette(
+        routes=[*rest_routes],
+        middleware=middleware,
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    return app

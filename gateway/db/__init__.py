@@ -1,0 +1,1 @@
+"""The data layer: SQLModel tables, the async engine, migrations."""

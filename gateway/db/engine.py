@@ -1,0 +1,69 @@
+"""The async engine for a settings URL, and the session factory built on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from gateway.settings import Settings
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
+    """One engine per process and URL; SQLite gets WAL and enforced foreign keys."""
+    url = make_url(settings.database_url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            options["poolclass"] = NullPool
+    else:
+        options |= {
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.db_pool_timeout,
+            "pool_recycle": settings.db_pool_recycle,
+        }
+        connect_args: dict[str, Any] = {}
+        if url.get_backend_name() == "postgresql":
+            connect_args["timeout"] = settings.db_pool_timeout
+        else:
+            connect_args["connect_timeout"] = max(1, int(settings.db_pool_timeout))
+        options["connect_args"] = connect_args
+    engine = create_async_engine(url, **(options | overrides))
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (responses render after it)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether an exception means the database cannot be reached right now (→ 503)."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(
+        exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | ConnectionError | TimeoutError
+    ) or (isinstance(exc, OSError) and exc.errno is not None)

@@ -1,0 +1,137 @@
+"""Pure-ASGI middleware shared by both front doors; each skips non-HTTP scopes first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.auth import Caller
+from gateway.errors import GatewayError
+from gateway.services import apps
+from gateway.settings import Settings
+
+# Paths an operator's probes and a browser's asset requests reach without any token.
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/static/", "/docs", "/openapi.json")
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The one failure shape of the REST contract: ``{"message": ...}``."""
+    return JSONResponse({"message": message}, status_code=status, headers=dict(headers or {}))
+
+
+def gateway_error_response(exc: GatewayError) -> JSONResponse:
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """413 for a body over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(413, "Request body too large")
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await too_large(scope, receive, send)
+
+
+class RequestContextMiddleware:
+    """One AsyncSession and one lazy Caller per request, closed when the response is sent."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        async with self.sessions() as session:
+            caller = Caller.from_headers(
+                Headers(scope=scope), session=session, settings=self.settings
+            )
+            state = scope.setdefault("state", {})
+            state["session"] = session
+            state["caller"] = caller
+            await self.app(scope, receive, send)
+
+
+class AppTokenMiddleware:
+    """With APP_TOKENS_REQUIRED, every route (login and GraphQL included) needs a valid
+    ``x-application-token`` before anything else is looked at."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.enabled = settings.app_tokens_required
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.enabled or _is_open(scope):
+            await self.app(scope, receive, send)
+            return
+        caller: Caller = scope["state"]["caller"]
+        try:
+            caller.app = await apps.check_app_token(
+                caller.session, Headers(scope=scope).get("x-application-token")
+            )
+        except GatewayError as exc:
+            await gateway_error_response(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _is_open(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if path.startswith(OPEN_PATHS):
+        return True
+    # The GraphiQL page itself holds no data, and a browser cannot add headers to a
+    # navigation; its queries still need the token.
+    accept = Headers(scope=scope).get("accept", "")
+    return path == "/graphql" and scope["method"] == "GET" and "text/html" in accept
+

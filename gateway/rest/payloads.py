@@ -1,0 +1,140 @@
+"""Reading REST input (form or JSON bodies, Basic credentials, query parameters) and
+rendering users and templates in the original API's JSON shapes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from email.utils import format_datetime
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from gateway.db.models import User
+from gateway.errors import BadInput, GatewayError
+from gateway.services.fields import Page
+from gateway.services.templates import Post
+
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    code = "BAD_USER_INPUT"
+
+
+async def body_fields(request: Request, *names: str) -> dict[str, str | None]:
+    """The named fields of a form or JSON body; each is a string or None."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data: Mapping[str, Any]
+    if content_type in FORM_TYPES:
+        try:
+            data = await request.form()
+        except GatewayError:
+            raise
+        except Exception:
+            raise BadInput("Malformed form body") from None
+    else:
+        raw = await request.body()
+        if not raw.strip():
+            data = {}
+        elif content_type == "application/json" or content_type.endswith("+json") or not content_type:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise BadInput("Malformed JSON body") from None
+            if not isinstance(data, dict):
+                raise BadInput("The JSON body must be an object")
+        else:
+            raise UnsupportedMediaType("Send the body as JSON or as form data")
+    fields: dict[str, str | None] = {}
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, UploadFile):
+            raise BadInput(f"{name} must be text, not a file")
+        if value is not None and not isinstance(value, str):
+            raise BadInput(f"{name} must be a string")
+        fields[name] = value
+    return fields
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(username, password) from ``Authorization: Basic``, or None if absent or unreadable."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    username, sep, password = text.partition(":")
+    return (username, password) if sep else None
+
+
+def query_int(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not WHOLE_NUMBER.fullmatch(raw):
+        raise BadInput(f"{name} must be a whole number")
+    return int(raw)
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    value = raw.strip().lower()
+    if value in {"true", "1", "yes"}:
+        return True
+    if value in {"false", "0", "no"}:
+        return False
+    raise BadInput(f"{name} must be true or false")
+
+
+def query_text(request: Request, name: str) -> str | None:
+    return request.query_params.get(name) or None
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A user without the password hash (the original returned it)."""
+    return {
+        "id": user.id,
+        "public_id": user.public_id,
+        "username": user.username,
+        "admin": bool(user.admin),
+    }
+
+
+def template_json(post: Post) -> dict[str, Any]:
+    """A template; ``username`` and ``user_id`` are the original's two spellings of the
+    owner's username, and ``posted`` is an HTTP date as Flask wrote datetimes."""
+    template = post.template
+    return {
+        "id": template.id,
+        "title": template.title,
+        "url": template.url,
+        "description": template.description,
+        "username": post.username,
+        "user_id": post.username,
+        "posted": format_datetime(template.posted, usegmt=True),
+        "approved": bool(template.approved),
+    }
+
+
+def paging_headers(request: Request, page: Page[Any]) -> dict[str, str]:
+    """``X-Total-Count``, and an RFC 8288 ``Link`` to the next page when there is one."""
+    headers = {"X-Total-Count": str(page.total)}
+    if page.next_offset is not None:
+        following = request.url.include_query_params(limit=page.limit, offset=page.next_offset)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return headers

@@ -1,0 +1,70 @@
+"""Application tokens: registered client apps, stored as hashes, checked on every request."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.models import Application, utcnow
+from gateway.errors import (
+    APP_TOKEN_INVALID,
+    APP_TOKEN_MISSING,
+    BadInput,
+    Conflict,
+    NotFound,
+    Unauthenticated,
+)
+from gateway.services.fields import clean_text
+from gateway.tokens import hash_app_token, new_app_token
+
+
+async def add_app(
+    session: AsyncSession, *, name: str, token: str | None = None
+) -> tuple[Application, str]:
+    """Register an app under a new random token, or under an existing token value (an
+    original deployment's). Returns the app and the token, which is never stored."""
+    name = (clean_text("name", name, max_length=100) or "").strip()
+    if not name:
+        raise BadInput("an application needs a name")
+    if token is not None:
+        token = token.strip()
+        if not token:
+            raise BadInput("an application token must not be empty")
+        clean_text("token", token, max_length=1024)
+    token = token or new_app_token()
+    app = Application(name=name, token_hash=hash_app_token(token))
+    session.add(app)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict("an application with that name or token already exists") from None
+    return app, token
+
+
+async def list_apps(session: AsyncSession) -> list[Application]:
+    return list(await session.scalars(select(Application).order_by(Application.id)))
+
+
+async def revoke_app(session: AsyncSession, *, name: str) -> Application:
+    app = await session.scalar(select(Application).where(Application.name == name))
+    if app is None:
+        raise NotFound(f"no application named {name!r}")
+    if app.revoked_at is None:
+        app.revoked_at = utcnow()
+        await session.commit()
+    return app
+
+
+async def check_app_token(session: AsyncSession, token: str | None) -> Application:
+    """The app a request comes from; Unauthenticated when the token is missing,
+    unknown or revoked."""
+    if not token:
+        raise Unauthenticated(APP_TOKEN_MISSING)
+    app = await session.scalar(
+        select(Application).where(Application.token_hash == hash_app_token(token))
+    )
+    if app is None or app.revoked_at is not None:
+        raise Unauthenticated(APP_TOKEN_INVALID)
+    return app

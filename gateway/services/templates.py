@@ -1,0 +1,220 @@
+"""Templates (the original's posts): listing, the feed, and who may change what."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth import Caller
+from gateway.db.models import MemeTemplate, User
+from gateway.errors import (
+    APPROVED_POST,
+    EMPTY_FIELDS,
+    NO_TEMPLATE,
+    NOT_OWNER,
+    BadInput,
+    Forbidden,
+    NotFound,
+)
+from gateway.services.fields import Page, clean_text, clean_url, paging, valid_id
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A template with its owner's username (None when the owner is gone)."""
+
+    template: MemeTemplate
+    username: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFilter:
+    """What a template list is narrowed to; every field is applied in SQL."""
+
+    approved: bool | None = None
+    username: str | None = None
+
+    def clauses(self) -> list[Any]:
+        where: list[Any] = []
+        if self.approved is not None:
+            where.append(MemeTemplate.approved == self.approved)
+        if self.username is not None:
+            where.append(User.username == clean_text("username", self.username, max_length=50))
+        return where
+
+
+def _posts() -> Select[tuple[MemeTemplate, str | None]]:
+    return select(MemeTemplate, User.username).outerjoin(User, MemeTemplate.user_id == User.id)
+
+
+async def _page(
+    session: AsyncSession, where: Sequence[Any], limit: int | None, offset: int | None
+) -> Page[Post]:
+    limit, offset = paging(limit, offset)
+    counted = (
+        select(func.count())
+        .select_from(MemeTemplate)
+        .outerjoin(User, MemeTemplate.user_id == User.id)
+        .where(*where)
+    )
+    total = await session.scalar(counted) or 0
+    rows = await session.execute(
+        _posts().where(*where).order_by(MemeTemplate.id).limit(limit).offset(offset)
+    )
+    return Page([Post(t, name) for t, name in rows], total, limit, offset)
+
+
+async def list_templates(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    filters: TemplateFilter = TemplateFilter(),
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Page[Post]:
+    """Every template, by id, narrowed by ``filters``. Any signed-in user."""
+    await caller.require_user()
+    return await _page(session, filters.clauses(), limit, offset)
+
+
+async def feed(
+    session: AsyncSession, caller: Caller, *, limit: int | None = None, offset: int | None = None
+) -> Page[Post]:
+    """Approved templates plus the caller's own, by id. Any signed-in user."""
+    user = await caller.require_user()
+    where = [or_(MemeTemplate.approved.is_(True), MemeTemplate.user_id == user.id)]
+    return await _page(session, where, limit, offset)
+
+
+async def get_template(session: AsyncSession, caller: Caller, *, template_id: int) -> Post:
+    """One template. Any signed-in user; NotFound(NO_TEMPLATE)."""
+    await caller.require_user()
+    return await _post(session, template_id)
+
+
+async def create_template(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    title: str | None,
+    url: str | None,
+    description: str | None = None,
+) -> Post:
+    """A new template owned by the caller; an admin's starts approved, anyone else's not.
+    BadInput(EMPTY_FIELDS) without title or url; BadInput for a non-http(s) url."""
+    user = await caller.require_user()
+    template = MemeTemplate(**_fields(title, url, description), user_id=user.id)
+    template.approved = user.admin
+    session.add(template)
+    await session.commit()
+    return Post(template, user.username)
+
+
+async def update_template(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    template_id: int,
+    title: str | None,
+    url: str | None,
+    description: str | None = None,
+) -> Post:
+    """Replace title, url and description. The owner may edit while unapproved; an
+    admin may always, and an admin's edit approves the template."""
+    user = await caller.require_user()
+    post = await _post(session, template_id)
+    _check_can_change(user, post.template)
+    values = _fields(title, url, description)
+    for name, value in values.items():
+        setattr(post.template, name, value)
+    if user.admin:
+        post.template.approved = True
+    await session.commit()
+    return post
+
+
+async def delete_template(session: AsyncSession, caller: Caller, *, template_id: int) -> None:
+    """Delete a template, under the same rule as editing it."""
+    user = await caller.require_user()
+    post = await _post(session, template_id)
+    _check_can_change(user, post.template)
+    await session.delete(post.template)
+    await session.commit()
+
+
+async def approve_template(session: AsyncSession, caller: Caller, *, template_id: int) -> Post:
+    """Approve a template. Admins only; NotFound(NO_TEMPLATE)."""
+    await caller.require_admin()
+    post = await _post(session, template_id)
+    post.template.approved = True
+    await session.commit()
+    return post
+
+
+async def users_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, User]:
+    """One query for many owners (the GraphQL ``author`` loader)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    users = await session.scalars(select(User).where(User.id.in_(wanted)))
+    return {user.id: user for user in users if user.id is not None}
+
+
+async def templates_by_user_ids(
+    session: AsyncSession, user_ids: Iterable[int], *, limit: int | None, offset: int | None
+) -> dict[int, list[MemeTemplate]]:
+    """One query for the first ``limit`` templates (after ``offset``) of each user, by id."""
+    limit, offset = paging(limit, offset)
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    rank = (
+        func.row_number()
+        .over(partition_by=MemeTemplate.user_id, order_by=MemeTemplate.id)
+        .label("rank")
+    )
+    ranked = select(MemeTemplate, rank).where(MemeTemplate.user_id.in_(wanted)).subquery()
+    chosen = (
+        select(MemeTemplate)
+        .join(ranked, MemeTemplate.id == ranked.c.id)
+        .where(ranked.c.rank > offset, ranked.c.rank <= offset + limit)
+        .order_by(MemeTemplate.user_id, MemeTemplate.id)
+    )
+    grouped: dict[int, list[MemeTemplate]] = defaultdict(list)
+    for template in await session.scalars(chosen):
+        if template.user_id is not None:
+            grouped[template.user_id].append(template)
+    return grouped
+
+
+def _fields(title: str | None, url: str | None, description: str | None) -> dict[str, Any]:
+    if not title or not url:
+        raise BadInput(EMPTY_FIELDS)
+    return {
+        "title": clean_text("title", title),
+        "url": clean_url(url),
+        "description": clean_text("description", description) or None,
+    }
+
+
+def _check_can_change(user: User, template: MemeTemplate) -> None:
+    if user.admin:
+        return
+    if template.user_id != user.id:
+        raise Forbidden(NOT_OWNER)
+    if template.approved:
+        raise Forbidden(APPROVED_POST)
+
+
+async def _post(session: AsyncSession, template_id: int) -> Post:
+    if not valid_id(template_id):
+        raise NotFound(NO_TEMPLATE)
+    row = (await session.execute(_posts().where(MemeTemplate.id == template_id))).first()
+    if row is None:
+        raise NotFound(NO_TEMPLATE)
+    return Post(*row)

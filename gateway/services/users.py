@@ -1,0 +1,221 @@
+"""Users: sign-in, sign-out, and the admin's user management."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth import Caller
+from gateway.db.models import User
+from gateway.errors import (
+    COULD_NOT_VERIFY,
+    LAST_ADMIN,
+    NO_USER,
+    USERNAME_TAKEN,
+    BadInput,
+    Conflict,
+    NotFound,
+    Unauthenticated,
+)
+from gateway.passwords import Passwords
+from gateway.services.fields import Page, clean_text, paging
+from gateway.settings import Settings
+from gateway.tokens import issue_access_token
+
+USERNAME_MAX = 50
+PASSWORD_MAX = 1024  # bounds the hashing work one request can ask for
+LOGIN_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Login required!"'}
+
+
+@cache
+def _passwords(memory_kib: int, time_cost: int, parallelism: int) -> Passwords:
+    return Passwords(memory_kib=memory_kib, time_cost=time_cost, parallelism=parallelism)
+
+
+def passwords_for(settings: Settings) -> Passwords:
+    """One CryptContext per set of argon2 parameters, shared across requests."""
+    return _passwords(
+        settings.password_argon2_memory_kib,
+        settings.password_argon2_time_cost,
+        settings.password_argon2_parallelism,
+    )
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, *, username: str | None, password: str | None
+) -> User:
+    """The user whose password matches, re-hashed to current argon2 if it used an old
+    format. Unknown usernames cost a full verify too, and every failure is the same
+    Unauthenticated(COULD_NOT_VERIFY), so nothing reveals which usernames exist."""
+    passwords = passwords_for(settings)
+    failure = Unauthenticated(COULD_NOT_VERIFY, headers=LOGIN_CHALLENGE)
+    if not username or not password or len(password) > PASSWORD_MAX:
+        raise failure
+    try:
+        clean_text("username", username, max_length=USERNAME_MAX)
+    except BadInput:
+        await passwords.verify_dummy(password)
+        raise failure from None
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        await passwords.verify_dummy(password)
+        raise failure
+    ok, new_hash = await passwords.verify(password, user.password)
+    if not ok:
+        raise failure
+    if new_hash is not None:
+        user.password = new_hash
+        await session.commit()
+    return user
+
+
+async def login(
+    session: AsyncSession, settings: Settings, *, username: str | None, password: str | None
+) -> tuple[str, User]:
+    """A fresh access token for valid credentials (see ``authenticate``)."""
+    user = await authenticate(session, settings, username=username, password=password)
+    token = issue_access_token(
+        secret=settings.secret_key,
+        public_id=user.public_id,
+        version=user.token_version,
+        ttl_seconds=settings.token_ttl_seconds,
+    )
+    return token, user
+
+
+async def logout(session: AsyncSession, caller: Caller) -> None:
+    """End every token of the caller, on every process: bump token_version in the row."""
+    user = await caller.require_user()
+    await session.execute(
+        update(User).where(User.id == user.id).values(token_version=User.token_version + 1)
+    )
+    await session.commit()
+
+
+async def list_users(
+    session: AsyncSession, caller: Caller, *, limit: int | None = None, offset: int | None = None
+) -> Page[User]:
+    """All users by id. Admins only."""
+    await caller.require_admin()
+    limit, offset = paging(limit, offset)
+    total = await session.scalar(select(func.count()).select_from(User)) or 0
+    users = await session.scalars(select(User).order_by(User.id).limit(limit).offset(offset))
+    return Page(list(users), total, limit, offset)
+
+
+async def get_user(session: AsyncSession, caller: Caller, *, public_id: str) -> User:
+    """One user by public id. Admins only; NotFound(NO_USER)."""
+    await caller.require_admin()
+    return await _user_by_public_id(session, public_id)
+
+
+async def create_user(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    username: str | None,
+    password: str | None,
+) -> User:
+    """A new non-admin user. Admins only, except with APP_TOKENS_REQUIRED, where a valid
+    application token is enough (the original's sign-up from a registered app).
+    BadInput for a missing, long or short field; Conflict(USERNAME_TAKEN) when the
+    database's unique index says so (no check-then-insert race)."""
+    if not (caller.settings.app_tokens_required and caller.app is not None):
+        await caller.require_admin()
+    user = User(
+        username=valid_username(username),
+        password=await passwords_for(caller.settings).hash(
+            valid_password(password, caller.settings)
+        ),
+        admin=False,
+    )
+    return await insert_user(session, user)
+
+
+async def insert_user(session: AsyncSession, user: User) -> User:
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(USERNAME_TAKEN) from None
+    return user
+
+
+async def promote_user(session: AsyncSession, caller: Caller, *, public_id: str) -> User:
+    """Make a user an admin. Admins only; NotFound(NO_USER)."""
+    await caller.require_admin()
+    user = await _user_by_public_id(session, public_id)
+    await session.execute(update(User).where(User.id == user.id).values(admin=True))
+    await session.commit()
+    user.admin = True
+    return user
+
+
+async def delete_user(session: AsyncSession, caller: Caller, *, public_id: str) -> None:
+    """Delete a user; their templates stay, without an owner. Admins only; NotFound;
+    Conflict(LAST_ADMIN) rather than leave the service with no admin."""
+    await caller.require_admin()
+    user = await _user_by_public_id(session, public_id)
+    if user.admin:
+        # Lock the admin rows so two admins deleting each other cannot both pass.
+        admins = await session.scalars(select(User.id).where(User.admin).with_for_update())
+        if len(list(admins)) <= 1:
+            raise Conflict(LAST_ADMIN)
+    await session.delete(user)
+    await session.commit()
+
+
+async def create_admin(
+    session: AsyncSession, settings: Settings, *, username: str, password: str | None = None
+) -> tuple[User, str]:
+    """An admin made from the command line or start-up settings; a password is generated
+    when none is given. Returns the user and the password in clear, to show once."""
+    password = password or secrets.token_urlsafe(18)
+    user = User(
+        username=valid_username(username),
+        password=await passwords_for(settings).hash(valid_password(password, settings)),
+        admin=True,
+    )
+    return await insert_user(session, user), password
+
+
+async def has_admin(session: AsyncSession) -> bool:
+    return (await session.scalar(select(User.id).where(User.admin).limit(1))) is not None
+
+
+async def user_exists(session: AsyncSession, username: str) -> bool:
+    return (await session.scalar(select(User.id).where(User.username == username))) is not None
+
+
+def valid_username(username: str | None) -> str:
+    if username is None or username == "":
+        raise BadInput("username and password are required")
+    username = clean_text("username", username, max_length=USERNAME_MAX) or ""
+    if not username.strip() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in username):
+        raise BadInput("username must be 1 to 50 printable characters")
+    return username
+
+
+def valid_password(password: str | None, settings: Settings) -> str:
+    if password is None or password == "":
+        raise BadInput("username and password are required")
+    password = clean_text("password", password, max_length=PASSWORD_MAX) or ""
+    if len(password) < settings.password_min_length:
+        raise BadInput(f"password must be at least {settings.password_min_length} characters")
+    return password
+
+
+async def _user_by_public_id(session: AsyncSession, public_id: str) -> User:
+    try:
+        clean_text("public_id", public_id, max_length=USERNAME_MAX)
+    except BadInput:
+        raise NotFound(NO_USER) from None
+    user = await session.scalar(select(User).where(User.public_id == public_id))
+    if user is None:
+        raise NotFound(NO_USER)
+    return user
