@@ -11,7 +11,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway.db.engine import create_engine, session_factory
-from gateway.middleware import AppTokenMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from gateway.middleware import (
+    AppTokenMiddleware,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SqlCountMiddleware,
+)
 from gateway.rest.endpoints import routes as rest_routes
 from gateway.rest.errors import exception_handlers
 from gateway.services import users
@@ -58,6 +63,8 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(RequestContextMiddleware, sessions=sessions, settings=settings),
         Middleware(AppTokenMiddleware, settings=settings),
     ]
+    if settings.count_sql:  # benchmarks only: X-SQL-Statements on every response
+        middleware.insert(0, Middleware(SqlCountMiddleware))
     app = Starlette(
         routes=[*rest_routes],
         middleware=middleware,

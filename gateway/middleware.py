@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Caller
+from gateway.db.engine import statement_count
 from gateway.errors import GatewayError
 from gateway.services import apps
 from gateway.settings import Settings
@@ -101,6 +102,32 @@ class RequestContextMiddleware:
             state["session"] = session
             state["caller"] = caller
             await self.app(scope, receive, send)
+
+
+class SqlCountMiddleware:
+    """With GATEWAY_COUNT_SQL (benchmarks only), ``X-SQL-Statements`` on every response
+    tells how many SQL statements the request had run when its headers were sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        counter = [0]
+        reset = statement_count.set(counter)
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-sql-statements", b"%d" % counter[0])]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            statement_count.reset(reset)
 
 
 class AppTokenMiddleware:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import NullPool
 
 from gateway.settings import Settings
+
+# The running request's SQL statement count, set only when GATEWAY_COUNT_SQL is on
+# (the benchmark reads it; see gateway.middleware.SqlCountMiddleware).
+statement_count: ContextVar[list[int] | None] = ContextVar("statement_count", default=None)
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -43,7 +53,15 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     engine = create_async_engine(url, **(options | overrides))
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    if settings.count_sql:
+        event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     return engine
+
+
+def _count_statement(*_args: Any) -> None:
+    counter = statement_count.get()
+    if counter is not None:
+        counter[0] += 1
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +69,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
+    # SQLite's lower() folds only ASCII; searches use this one (see services.filters).
+    dbapi_connection.create_function("gw_lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
