@@ -48,13 +48,20 @@ def sibling(url: str, suffix: str) -> str:
     )
 
 
+def server_admin_url(url: str) -> URL:
+    """The same server, without naming the database (PostgreSQL's ``postgres``)."""
+    parsed = make_url(url)
+    return parsed.set(database="postgres" if parsed.get_backend_name() == "postgresql" else "")
+
+
 async def recreate_database(url: str) -> None:
     """Drop and create the server database ``url`` names, empty, in UTF-8."""
     parsed = make_url(url)
     name = parsed.database
     assert name and name.replace("_", "").isalnum(), name
-    admin: URL = parsed.set(database="postgres" if parsed.get_backend_name() == "postgresql" else "")
-    engine = create_async_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(
+        server_admin_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
     try:
         async with engine.connect() as conn:
             if parsed.get_backend_name() == "postgresql":
@@ -102,7 +109,8 @@ def check_reachable(urls: Iterable[str]) -> dict[str, str | None]:
     """url -> None when reachable, else why not (checked once per session)."""
 
     async def probe(url: str) -> str | None:
-        engine = create_async_engine(url, poolclass=NullPool)
+        # The server must answer; the named database itself need not exist yet.
+        engine = create_async_engine(server_admin_url(url), poolclass=NullPool)
         try:
             async with asyncio.timeout(10):
                 async with engine.connect() as conn:
