@@ -13,14 +13,12 @@ from gateway.rest.payloads import (
     basic_credentials,
     body_fields,
     paging_headers,
-    query_bool,
     query_int,
-    query_text,
+    template_filter,
     template_json,
     user_json,
 )
 from gateway.services import templates, users
-from gateway.services.templates import TemplateFilter
 from gateway.services.users import LOGIN_CHALLENGE
 
 
@@ -52,9 +50,8 @@ async def logout(request: Request) -> JSONResponse:
 
 async def list_users(request: Request) -> JSONResponse:
     caller = _caller(request)
-    page = await users.list_users(
-        caller.session, caller, limit=query_int(request, "limit"), offset=query_int(request, "offset")
-    )
+    limit, offset = query_int(request, "limit"), query_int(request, "offset")
+    page = await users.list_users(caller.session, caller, limit=limit, offset=offset)
     return JSONResponse(
         {"users": [user_json(u) for u in page.items]}, headers=paging_headers(request, page)
     )
@@ -96,13 +93,10 @@ async def create_template(request: Request) -> JSONResponse:
 
 async def list_templates(request: Request) -> JSONResponse:
     caller = _caller(request)
-    filters = TemplateFilter(
-        approved=query_bool(request, "approved"), username=query_text(request, "username")
-    )
     page = await templates.list_templates(
         caller.session,
         caller,
-        filters=filters,
+        filters=template_filter(request),
         limit=query_int(request, "limit"),
         offset=query_int(request, "offset"),
     )
@@ -115,7 +109,11 @@ async def list_templates(request: Request) -> JSONResponse:
 async def feed(request: Request) -> JSONResponse:
     caller = _caller(request)
     page = await templates.feed(
-        caller.session, caller, limit=query_int(request, "limit"), offset=query_int(request, "offset")
+        caller.session,
+        caller,
+        filters=template_filter(request),
+        limit=query_int(request, "limit"),
+        offset=query_int(request, "offset"),
     )
     return JSONResponse(
         {"templates": [template_json(p) for p in page.items]},

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from gateway.db.models import User
 from gateway.errors import BadInput, GatewayError
 from gateway.services.fields import Page
+from gateway.services.filters import TemplateFilter, parse_order, parse_time
 from gateway.services.templates import Post
 
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
@@ -43,7 +44,7 @@ async def body_fields(request: Request, *names: str) -> dict[str, str | None]:
         raw = await request.body()
         if not raw.strip():
             data = {}
-        elif content_type == "application/json" or content_type.endswith("+json") or not content_type:
+        elif not content_type or content_type.endswith(("/json", "+json")):
             try:
                 data = json.loads(raw)
             except ValueError:
@@ -103,6 +104,18 @@ def query_bool(request: Request, name: str) -> bool | None:
 
 def query_text(request: Request, name: str) -> str | None:
     return request.query_params.get(name) or None
+
+
+def template_filter(request: Request) -> TemplateFilter:
+    """The list filters both template routes take as query parameters."""
+    return TemplateFilter(
+        approved=query_bool(request, "approved"),
+        username=query_text(request, "username"),
+        search=query_text(request, "search"),
+        since=parse_time("since", query_text(request, "since")),
+        until=parse_time("until", query_text(request, "until")),
+        order=parse_order(query_text(request, "order")),
+    )
 
 
 def user_json(user: User) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from gateway.errors import (
     NotFound,
 )
 from gateway.services.fields import Page, clean_text, clean_url, paging, valid_id
+from gateway.services.filters import TemplateFilter, encode_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,63 +33,125 @@ class Post:
     username: str | None
 
 
+NO_FILTER = TemplateFilter()
+
+
 @dataclass(frozen=True, slots=True)
-class TemplateFilter:
-    """What a template list is narrowed to; every field is applied in SQL."""
+class Slice:
+    """One cursor-paged slice of a list (the GraphQL connections)."""
 
-    approved: bool | None = None
-    username: str | None = None
-
-    def clauses(self) -> list[Any]:
-        where: list[Any] = []
-        if self.approved is not None:
-            where.append(MemeTemplate.approved == self.approved)
-        if self.username is not None:
-            where.append(User.username == clean_text("username", self.username, max_length=50))
-        return where
+    items: list[Post]
+    has_next: bool
+    total: int
 
 
 def _posts() -> Select[tuple[MemeTemplate, str | None]]:
     return select(MemeTemplate, User.username).outerjoin(User, MemeTemplate.user_id == User.id)
 
 
-async def _page(
-    session: AsyncSession, where: Sequence[Any], limit: int | None, offset: int | None
-) -> Page[Post]:
-    limit, offset = paging(limit, offset)
-    counted = (
+def _counted(where: Sequence[Any]) -> Select[tuple[int]]:
+    return (
         select(func.count())
         .select_from(MemeTemplate)
         .outerjoin(User, MemeTemplate.user_id == User.id)
         .where(*where)
     )
-    total = await session.scalar(counted) or 0
+
+
+async def _page(
+    session: AsyncSession,
+    where: Sequence[Any],
+    order_by: Sequence[Any],
+    limit: int | None,
+    offset: int | None,
+) -> Page[Post]:
+    limit, offset = paging(limit, offset)
+    total = await session.scalar(_counted(where)) or 0
     rows = await session.execute(
-        _posts().where(*where).order_by(MemeTemplate.id).limit(limit).offset(offset)
+        _posts().where(*where).order_by(*order_by).limit(limit).offset(offset)
     )
     return Page([Post(t, name) for t, name in rows], total, limit, offset)
+
+
+async def _slice(
+    session: AsyncSession,
+    where: Sequence[Any],
+    filters: TemplateFilter,
+    first: int | None,
+    after: str | None,
+) -> Slice:
+    first, _ = paging(first, 0)
+    total = await session.scalar(_counted(where)) or 0
+    keyset = [filters.after(after)] if after else []
+    rows = await session.execute(
+        _posts().where(*where, *keyset).order_by(*filters.order_by()).limit(first + 1)
+    )
+    posts = [Post(t, name) for t, name in rows]
+    return Slice(posts[:first], len(posts) > first, total)
+
+
+def cursor_of(post: Post) -> str:
+    """The opaque cursor of a row: its (posted, id) keyset position."""
+    return encode_cursor(post.template)
+
+
+def _feed_clause(user: User) -> Any:
+    return or_(MemeTemplate.approved.is_(True), MemeTemplate.user_id == user.id)
 
 
 async def list_templates(
     session: AsyncSession,
     caller: Caller,
     *,
-    filters: TemplateFilter = TemplateFilter(),
+    filters: TemplateFilter = NO_FILTER,
     limit: int | None = None,
     offset: int | None = None,
 ) -> Page[Post]:
-    """Every template, by id, narrowed by ``filters``. Any signed-in user."""
-    await caller.require_user()
-    return await _page(session, filters.clauses(), limit, offset)
+    """Every template, narrowed and ordered by ``filters`` (by id unless asked). Any
+    signed-in user; only admins see others' unapproved ones when filtering on them."""
+    user = await caller.require_user()
+    return await _page(session, filters.clauses(user), filters.order_by(), limit, offset)
 
 
 async def feed(
-    session: AsyncSession, caller: Caller, *, limit: int | None = None, offset: int | None = None
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    filters: TemplateFilter = NO_FILTER,
+    limit: int | None = None,
+    offset: int | None = None,
 ) -> Page[Post]:
-    """Approved templates plus the caller's own, by id. Any signed-in user."""
+    """Approved templates plus the caller's own, narrowed by ``filters``. Any signed-in user."""
     user = await caller.require_user()
-    where = [or_(MemeTemplate.approved.is_(True), MemeTemplate.user_id == user.id)]
-    return await _page(session, where, limit, offset)
+    where = [_feed_clause(user), *filters.clauses(user)]
+    return await _page(session, where, filters.order_by(), limit, offset)
+
+
+async def templates_slice(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    filters: TemplateFilter = NO_FILTER,
+    first: int | None = None,
+    after: str | None = None,
+) -> Slice:
+    """``list_templates`` paged by cursor: the ``first`` rows after ``after``."""
+    user = await caller.require_user()
+    return await _slice(session, filters.clauses(user), filters, first, after)
+
+
+async def feed_slice(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    filters: TemplateFilter = NO_FILTER,
+    first: int | None = None,
+    after: str | None = None,
+) -> Slice:
+    """``feed`` paged by cursor: the ``first`` rows after ``after``."""
+    user = await caller.require_user()
+    where = [_feed_clause(user), *filters.clauses(user)]
+    return await _slice(session, where, filters, first, after)
 
 
 async def get_template(session: AsyncSession, caller: Caller, *, template_id: int) -> Post:
