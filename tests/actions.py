@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -71,3 +72,11 @@ class Actions:
 
     async def templates(self) -> Sequence[MemeTemplate]:
         return await self.rows(MemeTemplate, MemeTemplate.id)
+
+
+@asynccontextmanager
+async def actions_for(app: Starlette) -> AsyncIterator[Actions]:
+    """Actions on another app (one built by ``make_app`` with changed settings)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        yield Actions(client, app)
