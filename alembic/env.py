@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 import gateway.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from alembic import context
 from gateway.settings import Settings
 
 config = context.config
