@@ -14,6 +14,7 @@ from gateway.db.engine import create_engine, session_factory
 from gateway.middleware import (
     AppTokenMiddleware,
     BodyLimitMiddleware,
+    LegacyTokenHeadersMiddleware,
     RequestContextMiddleware,
     SqlCountMiddleware,
 )
@@ -57,10 +58,11 @@ def create_app(settings: Settings) -> Starlette:
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["authorization", "content-type", "x-access-token",
                            "x-application-token"],
-            expose_headers=["X-Total-Count", "Link"],
+            expose_headers=["X-Total-Count", "Link", "Deprecation", "Sunset"],
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(RequestContextMiddleware, sessions=sessions, settings=settings),
+        Middleware(LegacyTokenHeadersMiddleware, settings=settings),
         Middleware(AppTokenMiddleware, settings=settings),
     ]
     if settings.count_sql:  # benchmarks only: X-SQL-Statements on every response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.models import Application, User
 from gateway.errors import NOT_ADMIN, TOKEN_INVALID, TOKEN_MISSING, Forbidden, Unauthenticated
 from gateway.settings import Settings
-from gateway.tokens import read_access_token
+from gateway.tokens import AccessClaims, read_access_token, read_legacy_token
 
 
 def token_from_headers(headers: Mapping[str, str]) -> str | None:
@@ -34,6 +35,9 @@ class Caller:
     settings: Settings
     token: str | None = None
     app: Application | None = None
+    # True once a token of the original app's shape signed this request in; the
+    # response then carries Deprecation and Sunset headers (see middleware).
+    legacy_token: bool = False
     _user: User | None = field(default=None, repr=False)
 
     @classmethod
@@ -54,12 +58,11 @@ class Caller:
             return self._user
         if not self.token:
             raise Unauthenticated(TOKEN_MISSING)
-        claims = read_access_token(self.token, secret=self.settings.secret_key)
-        if claims.version is None:
-            raise Unauthenticated(TOKEN_INVALID)
+        claims = read_claims(self.token, self.settings)
         user = await self.session.scalar(select(User).where(User.public_id == claims.public_id))
         if user is None or user.token_version != claims.version:
             raise Unauthenticated(TOKEN_INVALID)
+        self.legacy_token = claims.legacy
         self._user = user
         return user
 
@@ -69,6 +72,26 @@ class Caller:
         if not user.admin:
             raise Forbidden(NOT_ADMIN)
         return user
+
+
+def legacy_tokens_accepted(settings: Settings, now: datetime | None = None) -> bool:
+    """Whether LEGACY_TOKENS_UNTIL is set and still ahead."""
+    until = settings.legacy_tokens_until
+    return until is not None and (now or datetime.now(UTC)) < until
+
+
+def read_claims(token: str, settings: Settings) -> AccessClaims:
+    """A gateway token (with ``ver``), or, while legacy tokens are accepted, one of the
+    original app's, checked against LEGACY_SECRET_KEY if set, else SECRET_KEY."""
+    try:
+        claims = read_access_token(token, secret=settings.secret_key)
+    except Unauthenticated:
+        claims = None
+    if claims is not None and claims.version is not None:
+        return claims
+    if not legacy_tokens_accepted(settings):
+        raise Unauthenticated(TOKEN_INVALID)
+    return read_legacy_token(token, secret=settings.legacy_secret_key or settings.secret_key)
 
 
 async def require_user(caller: Caller) -> User:

@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,6 +64,11 @@ class Settings:
     db_pool_timeout: float = 10.0
     db_pool_recycle: int = 299
     count_sql: bool = False
+    # Tokens shaped like the original app's (``public_id`` only, no expiry) are
+    # accepted until this moment (aware UTC); None turns them off.
+    legacy_tokens_until: datetime | None = None
+    # Verifies those tokens only, so production keeps a strong SECRET_KEY for new ones.
+    legacy_secret_key: str = field(default="", repr=False)
 
     @property
     def production(self) -> bool:
@@ -120,6 +126,10 @@ class Settings:
             db_pool_timeout=read("DB_POOL_TIMEOUT", _positive_float, 10.0),
             db_pool_recycle=read("DB_POOL_RECYCLE", int, 299),
             count_sql=read("GATEWAY_COUNT_SQL", _boolean, False),
+            legacy_tokens_until=_moment(
+                "LEGACY_TOKENS_UNTIL", read("LEGACY_TOKENS_UNTIL", str, "").strip()
+            ),
+            legacy_secret_key=read("LEGACY_SECRET_KEY", str, ""),
         )
 
 
@@ -181,6 +191,36 @@ def _positive_float(raw: str) -> float:
         raise _CastError("expected a number") from None
     if value <= 0:
         raise _CastError("must be greater than zero")
+    return value
+
+
+def _moment(name: str, raw: str) -> datetime | None:
+    """An ISO date (midnight UTC of that day) or date-time (UTC unless it says otherwise)."""
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(), UTC)
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name}: expected an ISO date like 2027-01-31 or a date-time like "
+            f"2027-01-31T12:00:00Z (got {raw!r})"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"text", "json"}:
+        raise _CastError("expected text or json")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise _CastError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ class AccessClaims:
 
     public_id: str
     version: int | None
+    legacy: bool = False
 
 
 def issue_access_token(
@@ -59,6 +61,25 @@ def read_access_token(token: str, *, secret: str) -> AccessClaims:
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise Unauthenticated(TOKEN_INVALID)
     return AccessClaims(public_id=public_id, version=version)
+
+
+def read_legacy_token(token: str, *, secret: str) -> AccessClaims:
+    """A token exactly as the original app issued it: HS256, claims ``{"public_id"}``
+    and nothing else, so no token of ours (which carries ``ver``) ever passes here.
+    It reads as version 0: the original knew no logout, and the first logout through
+    the gateway bumps the user's token_version past it."""
+    try:
+        with warnings.catch_warnings():
+            # The original's keys were often short; that weakness is the operator's known,
+            # dated choice (LEGACY_TOKENS_UNTIL), so PyJWT's key-length warning is noise.
+            warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+            claims = jwt.decode(token, secret, algorithms=[ALGORITHM])
+    except jwt.PyJWTError:
+        raise Unauthenticated(TOKEN_INVALID) from None
+    public_id = claims.get("public_id")
+    if set(claims) != {"public_id"} or not isinstance(public_id, str) or not public_id:
+        raise Unauthenticated(TOKEN_INVALID)
+    return AccessClaims(public_id=public_id, version=0, legacy=True)
 
 
 def new_app_token() -> str:
