@@ -24,5 +24,13 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Load benchmark (bench/run.sh; BENCH_DB=sqlite|postgresql, BENCH_WORKERS, BENCH_DURATION).
+# wrk is the load generator (Debian package); pyinstrument profiles the hottest route.
+bench: $(STAMP)
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y wrk; } \
+		|| { sudo apt-get update -q && sudo apt-get install -y wrk; }
+	$(BIN)/python -c 'import pyinstrument' 2>/dev/null || $(BIN)/python -m pip install --quiet 'pyinstrument>=5.0'
+	bench/run.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The load benchmark (`make bench`): seed a database, start the reference app and the
+# gateway under real uvicorn (1 and 2 workers), load each with wrk, print one table.
+#
+#   BENCH_DB=sqlite|postgresql   database (default sqlite; postgresql uses BENCH_PG_URL,
+#                                default postgresql://postgres@127.0.0.1:5432/h5_bench)
+#   BENCH_WORKERS="1 2"          uvicorn worker counts (--smoke: 1)
+#   BENCH_DURATION=10            seconds per measured run (--smoke: 1); warm-up BENCH_WARMUP=3
+#   BENCH_RECORD=bench/RESULTS.md  prepend the report to that file
+#   --smoke                      1 s per scenario: checks that everything runs
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+python="${PYTHON:-$root/.venv/bin/python}"
+
+smoke=false
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) smoke=true ;;
+    *) echo "usage: bench/run.sh [--smoke]" >&2; exit 2 ;;
+  esac
+done
+
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+if $smoke; then
+  workers="${BENCH_WORKERS:-1}"; duration=1; warmup=0
+else
+  workers="${BENCH_WORKERS:-1 2}"; duration="${BENCH_DURATION:-10}"; warmup="${BENCH_WARMUP:-3}"
+fi
+
+args=(--db "${BENCH_DB:-sqlite}" --workers "$workers" --duration "$duration" --warmup "$warmup"
+      --workdir "${BENCH_WORKDIR:-$root/bench/out}"
+      --postgres-url "${BENCH_PG_URL:-postgresql://postgres@127.0.0.1:5432/h5_bench}")
+[ -n "${BENCH_CONNECTIONS:-}" ] && args+=(--connections "$BENCH_CONNECTIONS")
+[ -n "${BENCH_RECORD:-}" ] && args+=(--record "$BENCH_RECORD")
+
+cd "$root"
+exec "$python" "$here/driver.py" "${args[@]}"

@@ -1,0 +1,46 @@
+-- wrk script for every scenario, configured by environment variables:
+--   BENCH_TOKEN   x-access-token header        BENCH_BASIC  Authorization header value
+--   BENCH_METHOD  request method (GET)         BENCH_BODY   request body (JSON)
+--   BENCH_IDS     "first:last": cycle GET /template/{id} over that range
+--   BENCH_DELAY   milliseconds between requests of a connection (a paced probe)
+-- done() prints one JSON line that bench/driver.py reads.
+
+local token = os.getenv("BENCH_TOKEN")
+local basic = os.getenv("BENCH_BASIC")
+local body = os.getenv("BENCH_BODY")
+local ids = os.getenv("BENCH_IDS")
+local pause = tonumber(os.getenv("BENCH_DELAY") or "")
+
+wrk.method = os.getenv("BENCH_METHOD") or "GET"
+if token then wrk.headers["x-access-token"] = token end
+if basic then wrk.headers["Authorization"] = basic end
+if body then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+if ids then
+  local first, last = ids:match("(%d+):(%d+)")
+  local prepared, n, i = {}, 0, 0
+  for id = tonumber(first), tonumber(last) do
+    n = n + 1
+    prepared[n] = wrk.format(nil, "/template/" .. id)
+  end
+  request = function()
+    i = i % n + 1
+    return prepared[i]
+  end
+end
+
+if pause then
+  delay = function() return pause end
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"status_errors": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.status, e.connect + e.read + e.write + e.timeout))
+end
