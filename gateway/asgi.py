@@ -1,0 +1,13 @@
+"""The ASGI app as uvicorn's factory import string (``gateway.asgi:create``), for workers."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.settings import Settings
+
+
+def create() -> Starlette:
+    """Each worker process reads the same environment and builds its own app and engine."""
+    return create_app(Settings.from_env())
