@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from gateway.db.engine import create_engine, session_factory
+from gateway.graphql.app import create_graphql_app
 from gateway.middleware import (
     AppTokenMiddleware,
     BodyLimitMiddleware,
@@ -68,7 +70,7 @@ def create_app(settings: Settings) -> Starlette:
     if settings.count_sql:  # benchmarks only: X-SQL-Statements on every response
         middleware.insert(0, Middleware(SqlCountMiddleware))
     app = Starlette(
-        routes=[*rest_routes],
+        routes=[*rest_routes, Route("/graphql", create_graphql_app(settings))],
         middleware=middleware,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=lifespan,

@@ -1,0 +1,1 @@
+"""The GraphQL door: the same services as REST, served by Strawberry at /graphql."""

@@ -1,0 +1,89 @@
+"""Every GraphQL error gets a message and an ``extensions.code``, in one extension.
+
+    error                                   message kept        extensions.code
+     ├── GatewayError (a rule said no)      yes                 its .code (FORBIDDEN, …)
+     ├── the database is unreachable        Service unavailable UNAVAILABLE
+     ├── unparsable document, token limit   yes                 GRAPHQL_PARSE_FAILED
+     ├── validation (unknown field, depth,  yes                 GRAPHQL_VALIDATION_FAILED
+     │   aliases, introspection switched off)
+     ├── a variable of the wrong type       yes                 BAD_USER_INPUT
+     └── anything else (a bug)              Internal server error  INTERNAL_SERVER_ERROR
+                                            (traceback in the log only)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from gateway.db.engine import outage
+from gateway.errors import INTERNAL, SERVICE_UNAVAILABLE, GatewayError
+
+log = logging.getLogger("gateway.graphql")
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+UNAVAILABLE = "UNAVAILABLE"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class GatewayErrors(SchemaExtension):
+    """Rewrites the operation's errors once it is over (one instance per request)."""
+
+    def __init__(self) -> None:
+        self.executing = False
+
+    def on_execute(self) -> Iterator[None]:
+        self.executing = True
+        yield
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        # The operation's name for the request's access-log line and metrics
+        # (gateway.observability reads scope["state"]["graphql_operation"]).
+        request = getattr(self.execution_context.context, "request", None)
+        if request is not None:
+            name = self.execution_context.operation_name
+            request.scope.setdefault("state", {})["graphql_operation"] = name or ""
+        result = self.execution_context.result
+        errors: list[GraphQLError] | None = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [self.translate(error) for error in errors]
+
+    def translate(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, GatewayError):
+            return _with(error, original.message, original.code)
+        if original is not None and outage(original):
+            log.warning("database unavailable during a GraphQL operation: %r", original)
+            return _with(error, SERVICE_UNAVAILABLE, UNAVAILABLE)
+        if original is None and error.path is None:
+            if self.execution_context.graphql_document is None:
+                return _with(error, error.message, PARSE_FAILED)
+            code = BAD_USER_INPUT if self.executing else VALIDATION_FAILED
+            return _with(error, error.message, code)
+        log.error("unexpected error in GraphQL at %s", error.path, exc_info=original or error)
+        return _with(error, INTERNAL, INTERNAL_SERVER_ERROR)
+
+
+def _with(error: GraphQLError, message: str, code: str) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": code}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def http_error_body(message: str, code: str) -> dict[str, Any]:
+    """A GraphQL-shaped body for a request refused before any operation ran."""
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}

@@ -1,0 +1,171 @@
+"""The schema of SPEC §6: each resolver parses its arguments, calls ONE service, renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.types import ExecutionContext
+from strawberry.types.unset import UNSET
+
+from gateway.graphql.context import Info
+from gateway.graphql.errors import GatewayErrors
+from gateway.graphql.permissions import admin_only
+from gateway.graphql.types import LoginResult, Template, User
+from gateway.services import templates, users
+from gateway.services.filters import TemplateFilter
+from gateway.settings import Settings
+
+T = TypeVar("T")
+
+
+def given(value: T | None) -> T | None:
+    """An optional argument the client left out reads as None."""
+    return None if value is UNSET else value
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in user.")
+    async def me(self, info: Info) -> User:
+        context = info.context
+        async with context.lock:
+            return User.of(await context.caller.require_user())
+
+    @strawberry.field(extensions=admin_only())
+    async def users(
+        self, info: Info, limit: int | None = 100, offset: int | None = 0
+    ) -> list[User]:
+        page = await info.context.call(users.list_users, limit=limit, offset=offset)
+        return [User.of(user) for user in page.items]
+
+    @strawberry.field(extensions=admin_only(), description="NOT_FOUND when there is none.")
+    async def user(self, info: Info, public_id: str) -> User | None:
+        return User.of(await info.context.call(users.get_user, public_id=public_id))
+
+    @strawberry.field(description="Every template by id, narrowed by the filters given.")
+    async def templates(
+        self,
+        info: Info,
+        limit: int | None = 100,
+        offset: int | None = 0,
+        approved: bool | None = UNSET,
+        username: str | None = UNSET,
+    ) -> list[Template]:
+        page = await info.context.call(
+            templates.list_templates,
+            filters=TemplateFilter(approved=given(approved), username=given(username)),
+            limit=limit,
+            offset=offset,
+        )
+        return [Template.of_post(post) for post in page.items]
+
+    @strawberry.field(description="NOT_FOUND when there is none.")
+    async def template(self, info: Info, id: int) -> Template | None:
+        return Template.of_post(await info.context.call(templates.get_template, template_id=id))
+
+    @strawberry.field(description="Approved templates plus the caller's own, by id.")
+    async def feed(
+        self, info: Info, limit: int | None = 100, offset: int | None = 0
+    ) -> list[Template]:
+        page = await info.context.call(templates.feed, limit=limit, offset=offset)
+        return [Template.of_post(post) for post in page.items]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="A token for the x-access-token header.")
+    async def login(self, info: Info, username: str, password: str) -> LoginResult:
+        token, user = await info.context.call(users.login, username=username, password=password)
+        return LoginResult(token=token, user=User.of(user))
+
+    @strawberry.mutation(description="Ends every token of the signed-in user.")
+    async def logout(self, info: Info) -> bool:
+        await info.context.call(users.logout)
+        return True
+
+    @strawberry.mutation(extensions=admin_only())
+    async def create_user(self, info: Info, username: str, password: str) -> User:
+        return User.of(
+            await info.context.call(users.create_user, username=username, password=password)
+        )
+
+    @strawberry.mutation(extensions=admin_only())
+    async def promote_user(self, info: Info, public_id: str) -> User:
+        return User.of(await info.context.call(users.promote_user, public_id=public_id))
+
+    @strawberry.mutation(extensions=admin_only())
+    async def delete_user(self, info: Info, public_id: str) -> bool:
+        await info.context.call(users.delete_user, public_id=public_id)
+        return True
+
+    @strawberry.mutation
+    async def create_template(
+        self, info: Info, title: str, url: str, description: str | None = UNSET
+    ) -> Template:
+        post = await info.context.call(
+            templates.create_template, title=title, url=url, description=given(description)
+        )
+        return Template.of_post(post)
+
+    @strawberry.mutation(description="Owner while unapproved, or an admin (which approves).")
+    async def update_template(
+        self, info: Info, id: int, title: str, url: str, description: str | None = UNSET
+    ) -> Template:
+        post = await info.context.call(
+            templates.update_template,
+            template_id=id,
+            title=title,
+            url=url,
+            description=given(description),
+        )
+        return Template.of_post(post)
+
+    @strawberry.mutation(description="Under the same rule as updateTemplate.")
+    async def delete_template(self, info: Info, id: int) -> bool:
+        await info.context.call(templates.delete_template, template_id=id)
+        return True
+
+    @strawberry.mutation(extensions=admin_only())
+    async def approve_template(self, info: Info, id: int) -> Template:
+        return Template.of_post(await info.context.call(templates.approve_template, template_id=id))
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Silent: GatewayErrors logs what is unexpected and nothing that a caller caused."""
+
+
+def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """The abuse limits of SPEC §2, from settings (factories: one instance per request)."""
+    chosen: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+    ]
+    if not settings.graphql_introspection:
+        chosen.append(DisableIntrospection)
+    return chosen
+
+
+def create_schema(settings: Settings | None = None) -> strawberry.Schema:
+    extensions: list[Any] = [GatewayErrors]
+    if settings is not None:
+        extensions += limits(settings)
+    return GatewaySchema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def print_sdl() -> str:
+    """The schema in SDL, as ``gateway schema`` prints it."""
+    return create_schema().as_str() + "\n"
