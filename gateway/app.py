@@ -24,6 +24,7 @@ from gateway.rest.endpoints import routes as rest_routes
 from gateway.rest.errors import exception_handlers
 from gateway.services import users
 from gateway.settings import Settings
+from gateway.throttle import LoginThrottle
 
 log = logging.getLogger("gateway")
 
@@ -33,12 +34,15 @@ def create_app(settings: Settings) -> Starlette:
     in-process tests (which send no lifespan) get the same app as uvicorn does."""
     engine = create_engine(settings)
     sessions = session_factory(engine)
+    # Login counters: in this process, or in Redis when REDIS_URL is set (see throttle.py).
+    login_throttle = LoginThrottle.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.admin_username:
             await ensure_admin(app)
         yield
+        await login_throttle.aclose()
         await engine.dispose()
 
     async def ensure_admin(app: Starlette) -> None:
@@ -63,7 +67,12 @@ def create_app(settings: Settings) -> Starlette:
             expose_headers=["X-Total-Count", "Link", "Deprecation", "Sunset"],
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
-        Middleware(RequestContextMiddleware, sessions=sessions, settings=settings),
+        Middleware(
+            RequestContextMiddleware,
+            sessions=sessions,
+            settings=settings,
+            login_throttle=login_throttle,
+        ),
         Middleware(LegacyTokenHeadersMiddleware, settings=settings),
         Middleware(AppTokenMiddleware, settings=settings),
     ]
@@ -78,4 +87,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.login_throttle = login_throttle
     return app

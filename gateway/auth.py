@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.models import Application, User
 from gateway.errors import NOT_ADMIN, TOKEN_INVALID, TOKEN_MISSING, Forbidden, Unauthenticated
 from gateway.settings import Settings
+from gateway.throttle import LoginThrottle
 from gateway.tokens import AccessClaims, read_access_token, read_legacy_token
 
 
@@ -38,13 +39,29 @@ class Caller:
     # True once a token of the original app's shape signed this request in; the
     # response then carries Deprecation and Sunset headers (see middleware).
     legacy_token: bool = False
+    # The peer's IP (behind a proxy, uvicorn's --proxy-headers puts the client's here).
+    client_address: str | None = None
+    # The process's login counters (built in create_app); None only outside a request.
+    login_throttle: LoginThrottle | None = field(default=None, repr=False)
     _user: User | None = field(default=None, repr=False)
 
     @classmethod
     def from_headers(
-        cls, headers: Mapping[str, str], *, session: AsyncSession, settings: Settings
+        cls,
+        headers: Mapping[str, str],
+        *,
+        session: AsyncSession,
+        settings: Settings,
+        client_address: str | None = None,
+        login_throttle: LoginThrottle | None = None,
     ) -> Caller:
-        return cls(session=session, settings=settings, token=token_from_headers(headers))
+        return cls(
+            session=session,
+            settings=settings,
+            token=token_from_headers(headers),
+            client_address=client_address,
+            login_throttle=login_throttle,
+        )
 
     @property
     def known_user(self) -> User | None:

@@ -16,6 +16,7 @@ from gateway.db.engine import statement_count
 from gateway.errors import GatewayError
 from gateway.services import apps
 from gateway.settings import Settings
+from gateway.throttle import LoginThrottle
 
 # Paths an operator's probes and a browser's asset requests reach without any token.
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/static/", "/docs", "/openapi.json")
@@ -87,18 +88,25 @@ class RequestContextMiddleware:
         *,
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
+        login_throttle: LoginThrottle | None = None,
     ) -> None:
         self.app = app
         self.sessions = sessions
         self.settings = settings
+        self.login_throttle = login_throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         async with self.sessions() as session:
+            client = scope.get("client")
             caller = Caller.from_headers(
-                Headers(scope=scope), session=session, settings=self.settings
+                Headers(scope=scope),
+                session=session,
+                settings=self.settings,
+                client_address=client[0] if client else None,
+                login_throttle=self.login_throttle,
             )
             state = scope.setdefault("state", {})
             state["session"] = session

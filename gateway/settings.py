@@ -64,6 +64,10 @@ class Settings:
     db_pool_timeout: float = 10.0
     db_pool_recycle: int = 299
     count_sql: bool = False
+    redis_url: str | None = field(default=None, repr=False)
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_window_seconds: int = 300
     # Tokens shaped like the original app's (``public_id`` only, no expiry) are
     # accepted until this moment (aware UTC); None turns them off.
     legacy_tokens_until: datetime | None = None
@@ -126,6 +130,12 @@ class Settings:
             db_pool_timeout=read("DB_POOL_TIMEOUT", _positive_float, 10.0),
             db_pool_recycle=read("DB_POOL_RECYCLE", int, 299),
             count_sql=read("GATEWAY_COUNT_SQL", _boolean, False),
+            redis_url=read("REDIS_URL", str, "") or None,
+            login_max_failures=read("LOGIN_MAX_FAILURES", _positive_int, 5),
+            login_max_failures_per_address=read(
+                "LOGIN_MAX_FAILURES_PER_ADDRESS", _positive_int, 20
+            ),
+            login_window_seconds=read("LOGIN_WINDOW_SECONDS", _positive_int, 300),
             legacy_tokens_until=_moment(
                 "LEGACY_TOKENS_UNTIL", read("LEGACY_TOKENS_UNTIL", str, "").strip()
             ),

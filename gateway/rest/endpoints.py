@@ -36,9 +36,7 @@ async def login(request: Request) -> JSONResponse:
         raise Unauthenticated(COULD_NOT_VERIFY, headers=LOGIN_CHALLENGE)
     caller = _caller(request)
     username, password = credentials
-    token, _ = await users.login(
-        caller.session, caller.settings, username=username, password=password
-    )
+    token, _ = await users.login(caller.session, caller, username=username, password=password)
     return JSONResponse({"token": token})
 
 

@@ -74,10 +74,25 @@ async def authenticate(
 
 
 async def login(
-    session: AsyncSession, settings: Settings, *, username: str | None, password: str | None
+    session: AsyncSession, caller: Caller, *, username: str | None, password: str | None
 ) -> tuple[str, User]:
-    """A fresh access token for valid credentials (see ``authenticate``)."""
-    user = await authenticate(session, settings, username=username, password=password)
+    """A fresh access token for valid credentials (see ``authenticate``), under the login
+    throttle: TooManyRequests, before any password work and whatever the password, once
+    the username or the caller's address has too many recent failures (a right guess
+    during a lock must not be told apart). A success clears the username's count."""
+    settings = caller.settings
+    throttle = caller.login_throttle
+    name = username or ""
+    if throttle is not None:
+        await throttle.check(username=name, address=caller.client_address)
+    try:
+        user = await authenticate(session, settings, username=username, password=password)
+    except Unauthenticated:
+        if throttle is not None:
+            await throttle.failed(username=name, address=caller.client_address)
+        raise
+    if throttle is not None:
+        await throttle.succeeded(username=name)
     token = issue_access_token(
         secret=settings.secret_key,
         public_id=user.public_id,
