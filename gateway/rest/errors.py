@@ -8,6 +8,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from gateway.db.engine import outage
 from gateway.errors import INTERNAL, SERVICE_UNAVAILABLE, GatewayError
@@ -26,7 +27,21 @@ async def gateway_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
-    return error_response(exc.status_code, message, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return error_response(exc.status_code, message, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route on this path: the route table has one route per
+    method, and Starlette's own 405 names only the first route's."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            allowed |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(allowed))
 
 
 async def database_error(request: Request, exc: Exception) -> Response:

@@ -34,6 +34,9 @@ async def body_fields(request: Request, *names: str) -> dict[str, str | None]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: Mapping[str, Any]
     if content_type in FORM_TYPES:
+        # Read the (capped) body first, so the size limit answers 413 before the form
+        # parser could turn the interrupted stream into a "malformed" 400.
+        await request.body()
         try:
             data = await request.form()
         except GatewayError:
