@@ -247,6 +247,15 @@ def schema(args: argparse.Namespace) -> None:
     sys.stdout.write(sdl if sdl.endswith("\n") else sdl + "\n")
 
 
+# --- doctor --------------------------------------------------------------------------
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from gateway.doctor import main as examine
+
+    return examine(tokens_stdin=args.tokens_stdin)
+
+
 # --- plumbing --------------------------------------------------------------------------
 
 
@@ -383,4 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name", metavar="NAME")
 
     command(commands, "schema", schema, "Print the GraphQL schema (SDL).")
+    doctor_cmd = command(
+        commands, "doctor", doctor,
+        "Check what taking over from the original app needs (exit 1: start-up is blocked; "
+        "2: a setting is wrong).",
+    )
+    doctor_cmd.add_argument(
+        "--tokens-stdin", action="store_true",
+        help="also check tokens the original app issued, one per line on stdin",
+    )
     return parser
