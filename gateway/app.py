@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from gateway.db.engine import create_engine, session_factory
 from gateway.graphql.app import create_graphql_app
+from gateway.metrics import forget_process, instrument_pool
 from gateway.middleware import (
     AppTokenMiddleware,
     BodyLimitMiddleware,
@@ -20,6 +21,7 @@ from gateway.middleware import (
     RequestContextMiddleware,
     SqlCountMiddleware,
 )
+from gateway.observability import AccessLogMiddleware, metrics_endpoint
 from gateway.rest.endpoints import routes as rest_routes
 from gateway.rest.errors import exception_handlers
 from gateway.services import users
@@ -34,6 +36,7 @@ def create_app(settings: Settings) -> Starlette:
     in-process tests (which send no lifespan) get the same app as uvicorn does."""
     engine = create_engine(settings)
     sessions = session_factory(engine)
+    instrument_pool(engine)
     # Login counters: in this process, or in Redis when REDIS_URL is set (see throttle.py).
     login_throttle = LoginThrottle.from_settings(settings)
 
@@ -44,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
         yield
         await login_throttle.aclose()
         await engine.dispose()
+        forget_process()
 
     async def ensure_admin(app: Starlette) -> None:
         async with sessions() as session:
@@ -58,13 +62,14 @@ def create_app(settings: Settings) -> Starlette:
                 log.info("created admin %r from ADMIN_USERNAME", settings.admin_username)
 
     middleware = [
+        Middleware(AccessLogMiddleware),  # outermost: its request id is on every response
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["authorization", "content-type", "x-access-token",
                            "x-application-token"],
-            expose_headers=["X-Total-Count", "Link", "Deprecation", "Sunset"],
+            expose_headers=["X-Total-Count", "Link", "Deprecation", "Sunset", "X-Request-ID"],
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(
@@ -79,7 +84,11 @@ def create_app(settings: Settings) -> Starlette:
     if settings.count_sql:  # benchmarks only: X-SQL-Statements on every response
         middleware.insert(0, Middleware(SqlCountMiddleware))
     app = Starlette(
-        routes=[*rest_routes, Route("/graphql", create_graphql_app(settings))],
+        routes=[
+            *rest_routes,
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/graphql", create_graphql_app(settings)),
+        ],
         middleware=middleware,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=lifespan,

@@ -63,6 +63,15 @@ class Settings:
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
     db_pool_recycle: int = 299
+    db_pool_pre_ping: bool = True
+    db_connect_timeout: float = 5.0
+    # Bounds one SQL statement (asyncpg command_timeout, asyncmy read_timeout, SQLite
+    # busy_timeout), so an unreachable database is a prompt 503 and not a hang.
+    db_statement_timeout: float = 15.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+    metrics_token: str | None = field(default=None, repr=False)
+    shutdown_timeout: float = 30.0
     count_sql: bool = False
     redis_url: str | None = field(default=None, repr=False)
     login_max_failures: int = 5
@@ -129,6 +138,13 @@ class Settings:
             db_max_overflow=read("DB_MAX_OVERFLOW", _non_negative_int, 10),
             db_pool_timeout=read("DB_POOL_TIMEOUT", _positive_float, 10.0),
             db_pool_recycle=read("DB_POOL_RECYCLE", int, 299),
+            db_pool_pre_ping=read("DB_POOL_PRE_PING", _boolean, True),
+            db_connect_timeout=read("DB_CONNECT_TIMEOUT", _positive_float, 5.0),
+            db_statement_timeout=read("DB_STATEMENT_TIMEOUT", _positive_float, 15.0),
+            log_format=read("LOG_FORMAT", _log_format, "text"),
+            log_level=read("LOG_LEVEL", _log_level, "INFO"),
+            metrics_token=read("METRICS_TOKEN", str, "") or None,
+            shutdown_timeout=read("SHUTDOWN_TIMEOUT", _positive_float, 30.0),
             count_sql=read("GATEWAY_COUNT_SQL", _boolean, False),
             redis_url=read("REDIS_URL", str, "") or None,
             login_max_failures=read("LOGIN_MAX_FAILURES", _positive_int, 5),
@@ -218,6 +234,20 @@ def _moment(name: str, raw: str) -> datetime | None:
             f"2027-01-31T12:00:00Z (got {raw!r})"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"text", "json"}:
+        raise _CastError("expected text or json")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise _CastError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return value
 
 
 def _log_format(raw: str) -> str:

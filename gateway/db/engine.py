@@ -25,7 +25,6 @@ statement_count: ContextVar[list[int] | None] = ContextVar("statement_count", de
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
     "PRAGMA synchronous=NORMAL",
 )
 
@@ -33,7 +32,7 @@ SQLITE_PRAGMAS = (
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     """One engine per process and URL; SQLite gets WAL and enforced foreign keys."""
     url = make_url(settings.database_url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
             options["poolclass"] = NullPool
@@ -44,15 +43,28 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
             "pool_timeout": settings.db_pool_timeout,
             "pool_recycle": settings.db_pool_recycle,
         }
+        # Connect and statement timeouts: an unreachable or stalled server gives a
+        # prompt error (→ 503), never a request that hangs.
         connect_args: dict[str, Any] = {}
         if url.get_backend_name() == "postgresql":
-            connect_args["timeout"] = settings.db_pool_timeout
+            connect_args["timeout"] = settings.db_connect_timeout
+            connect_args["command_timeout"] = settings.db_statement_timeout
         else:
-            connect_args["connect_timeout"] = max(1, int(settings.db_pool_timeout))
+            connect_args["connect_timeout"] = max(1, round(settings.db_connect_timeout))
+            connect_args["read_timeout"] = settings.db_statement_timeout
         options["connect_args"] = connect_args
     engine = create_async_engine(url, **(options | overrides))
     if url.get_backend_name() == "sqlite":
+        # A writer holding the file's lock makes others wait this long, then fail (→ 503).
+        busy_timeout = f"PRAGMA busy_timeout={round(settings.db_statement_timeout * 1000)}"
+
+        def set_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(busy_timeout)
+            cursor.close()
+
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "connect", set_busy_timeout)
     if settings.count_sql:
         event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     return engine

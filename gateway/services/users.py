@@ -21,6 +21,7 @@ from gateway.errors import (
     NotFound,
     Unauthenticated,
 )
+from gateway.metrics import count_login
 from gateway.passwords import Passwords
 from gateway.services.fields import Page, clean_text, paging
 from gateway.settings import Settings
@@ -88,9 +89,11 @@ async def login(
     try:
         user = await authenticate(session, settings, username=username, password=password)
     except Unauthenticated:
+        count_login(success=False)
         if throttle is not None:
             await throttle.failed(username=name, address=caller.client_address)
         raise
+    count_login(success=True)
     if throttle is not None:
         await throttle.succeeded(username=name)
     token = issue_access_token(

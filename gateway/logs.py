@@ -1,0 +1,90 @@
+"""Log set-up: one line per record, readable text or JSON (LOG_FORMAT), request id included."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.settings import Settings
+
+# The request being answered, so that every line logged while answering it (an error's
+# traceback included) carries its id; set by gateway.observability.AccessLogMiddleware.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+ACCESS_LOGGER = "gateway.access"
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(getattr(record, "access", None) or {})
+    rid = getattr(record, "request_id", None) or request_id.get()
+    if rid and "request_id" not in fields:
+        fields["request_id"] = rid
+    return fields
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-01-31T12:00:00.123Z INFO gateway.access GET /user 200 3.1ms request_id=…``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _fields(record)
+        extra = " ".join(
+            f"{key}={value}"
+            for key, value in fields.items()
+            if value is not None and key not in {"method", "route", "status", "duration_ms"}
+        )
+        line = f"{_timestamp(record)} {record.levelname} {record.name} {record.getMessage()}"
+        if extra:
+            line = f"{line} {extra}"
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line |= _fields(record)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the service, also given to uvicorn as its
+    ``log_config`` so that each worker sets it up. uvicorn's own access log is off:
+    gateway.access writes one richer line per request instead."""
+    formatter = JsonFormatter if settings.log_format == "json" else TextFormatter
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"gateway": {"()": f"{formatter.__module__}.{formatter.__name__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "gateway",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
+        "loggers": {
+            "gateway": {"level": settings.log_level},
+            "uvicorn": {"level": settings.log_level},
+            "uvicorn.error": {"level": settings.log_level},
+            "uvicorn.access": {"level": "WARNING", "propagate": False},
+        },
+    }

@@ -1,0 +1,121 @@
+"""Prometheus metrics: what is counted, and how one scrape sees every worker's counts."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# With several workers, `gateway serve` sets PROMETHEUS_MULTIPROC_DIR before any worker
+# imports this module: prometheus-client then keeps each value in a file per process
+# there, and a scrape answered by any worker adds up every worker's files.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "gateway_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "gateway_http_request_duration_seconds",
+    "Time from the request's arrival to its last response byte, by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+GRAPHQL_OPERATIONS = Counter(
+    "gateway_graphql_operations",
+    "GraphQL operations executed, by operation name.",
+    ["operation"],
+)
+LOGINS = Counter(
+    "gateway_logins",
+    "Login attempts through either door, by outcome (success or failure).",
+    ["outcome"],
+)
+POOL_CHECKED_OUT = Gauge(
+    "gateway_db_pool_checked_out",
+    "Database connections in use right now (summed over live workers).",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "gateway_db_pool_size",
+    "Connections each pool keeps open (summed over live workers; overflow comes on top).",
+    multiprocess_mode="livesum",
+)
+
+# Operation names come from clients: a bounded set of label values keeps one client
+# from growing every worker's memory and every scrape without limit.
+MAX_OPERATION_NAMES = 200
+OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+_operation_names: set[str] = set()
+
+
+def count_request(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def count_graphql_operation(name: str | None) -> None:
+    GRAPHQL_OPERATIONS.labels(operation_label(name)).inc()
+
+
+def operation_label(name: str | None) -> str:
+    """The label for a GraphQL operation name: ``anonymous``, the name, or ``other``
+    once MAX_OPERATION_NAMES distinct names have been seen by this process."""
+    if not name:
+        return "anonymous"
+    if not OPERATION_NAME.fullmatch(name):
+        return "other"
+    if name not in _operation_names:
+        if len(_operation_names) >= MAX_OPERATION_NAMES:
+            return "other"
+        _operation_names.add(name)
+    return name
+
+
+def count_login(*, success: bool) -> None:
+    LOGINS.labels("success" if success else "failure").inc()
+
+
+def instrument_pool(engine: AsyncEngine) -> None:
+    """Follow the engine's pool: size now, connections in use as they come and go."""
+    pool: Any = engine.sync_engine.pool
+    size = getattr(pool, "size", None)
+    POOL_SIZE.set(size() if callable(size) else 0)
+    checked_out = getattr(pool, "checkedout", None)
+    if not callable(checked_out):
+        return
+    # Read from the pool itself rather than counted +1/-1: a connection that fails while
+    # the database is down is checked in without ever having been checked out.
+    # The checkin event comes just before the connection is back in the pool.
+    event.listen(engine.sync_engine, "checkout", lambda *_: POOL_CHECKED_OUT.set(checked_out()))
+    event.listen(
+        engine.sync_engine, "checkin", lambda *_: POOL_CHECKED_OUT.set(max(0, checked_out() - 1))
+    )
+
+
+def exposition() -> bytes:
+    """The Prometheus text of this process, or of every worker in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def forget_process() -> None:
+    """At a worker's exit: drop its live gauges (pool use) from the shared folder."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
