@@ -19,6 +19,7 @@ from gateway import cli
 from gateway.app import create_app
 from gateway.db import migrate
 from gateway.settings import Settings
+from gateway.tokens import issue_access_token
 from tests.actions import Actions
 from tests.conftest import FIXTURES
 
@@ -222,6 +223,18 @@ def test_the_original_key_kept_as_secret_key(gateway: Gateway, upgraded: str) ->
         "warn  tokens: the original's tokens verify, but legacy tokens are off, so they will "
         "get 401: set LEGACY_TOKENS_UNTIL",
     ]
+
+
+def test_gateway_tokens_in_the_sample_are_told_apart(gateway: Gateway, upgraded: str) -> None:
+    ours = issue_access_token(
+        secret=STRONG_KEY, public_id=ORIGINAL["tokens"][0]["public_id"], version=0, ttl_seconds=60
+    )
+    stdin = "\n".join([ours, GOOD_TOKENS[0]])
+    outcome = gateway("doctor", "--tokens-stdin", env=switched(upgraded), stdin=stdin)
+    assert outcome.line("tokens") == (
+        "ok    tokens: 2 given, 2 verify (1 of the original's shape, with LEGACY_SECRET_KEY) "
+        "(1 gateway tokens, with SECRET_KEY), 2 name existing users"
+    )
 
 
 def test_a_token_sample_that_does_not_verify_blocks(gateway: Gateway, upgraded: str) -> None:
