@@ -62,7 +62,7 @@ class GatewayErrors(SchemaExtension):
         if original is not None and outage(original):
             log.warning("database unavailable during a GraphQL operation: %r", original)
             return _with(error, SERVICE_UNAVAILABLE, UNAVAILABLE)
-        if original is None and error.path is None:
+        if error.path is None and (original is None or isinstance(original, GraphQLError)):
             if self.execution_context.graphql_document is None:
                 return _with(error, error.message, PARSE_FAILED)
             code = BAD_USER_INPUT if self.executing else VALIDATION_FAILED
