@@ -17,8 +17,8 @@ from gateway.app import create_app
 from gateway.db.models import MemeTemplate
 from gateway.services import templates
 from gateway.tokens import issue_access_token
-from tests.actions import Actions
 from tests import conftest
+from tests.actions import Actions
 from tests.conftest import TEST_SECRET, MakeApp
 
 SCREEN = """{ me { username } feed(limit: %d) {
