@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,17 @@ def test_sdl_matches_the_committed_snapshot() -> None:
         f"The GraphQL schema changed. If that is intended, regenerate the snapshot with "
         f"`{REGENERATE}` and commit it with the change."
     )
+
+
+@pytest.mark.slow
+def test_gateway_schema_command_prints_the_snapshot(tmp_path: Path) -> None:
+    command = Path(sys.executable).with_name("gateway")
+    result = subprocess.run(
+        [str(command), "schema"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == SNAPSHOT.read_text()
 
 
 def test_sdl_declares_and_uses_the_admin_directive() -> None:
