@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import strawberry
@@ -19,10 +20,10 @@ from strawberry.types.unset import UNSET
 
 from gateway.graphql.context import Info
 from gateway.graphql.errors import GatewayErrors
+from gateway.graphql.feeds import FeedQuery, TemplateOrder, template_filter
 from gateway.graphql.permissions import admin_only
 from gateway.graphql.types import LoginResult, Template, User
 from gateway.services import templates, users
-from gateway.services.filters import TemplateFilter
 from gateway.settings import Settings
 
 T = TypeVar("T")
@@ -34,7 +35,7 @@ def given(value: T | None) -> T | None:
 
 
 @strawberry.type
-class Query:
+class Query(FeedQuery):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: Info) -> User:
         context = info.context
@@ -52,7 +53,7 @@ class Query:
     async def user(self, info: Info, public_id: str) -> User | None:
         return User.of(await info.context.call(users.get_user, public_id=public_id))
 
-    @strawberry.field(description="Every template by id, narrowed by the filters given.")
+    @strawberry.field(description="Every template (by id unless `order`), narrowed by filters.")
     async def templates(
         self,
         info: Info,
@@ -60,12 +61,17 @@ class Query:
         offset: int | None = 0,
         approved: bool | None = UNSET,
         username: str | None = UNSET,
+        search: str | None = UNSET,
+        since: datetime | None = UNSET,
+        until: datetime | None = UNSET,
+        order: TemplateOrder | None = TemplateOrder.ID,
     ) -> list[Template]:
+        filters = template_filter(
+            approved=approved, username=username, search=search, since=since, until=until,
+            order=order,
+        )
         page = await info.context.call(
-            templates.list_templates,
-            filters=TemplateFilter(approved=given(approved), username=given(username)),
-            limit=limit,
-            offset=offset,
+            templates.list_templates, filters=filters, limit=limit, offset=offset
         )
         return [Template.of_post(post) for post in page.items]
 
@@ -73,11 +79,24 @@ class Query:
     async def template(self, info: Info, id: int) -> Template | None:
         return Template.of_post(await info.context.call(templates.get_template, template_id=id))
 
-    @strawberry.field(description="Approved templates plus the caller's own, by id.")
+    @strawberry.field(description="Approved templates plus the caller's own, narrowed by filters.")
     async def feed(
-        self, info: Info, limit: int | None = 100, offset: int | None = 0
+        self,
+        info: Info,
+        limit: int | None = 100,
+        offset: int | None = 0,
+        search: str | None = UNSET,
+        username: str | None = UNSET,
+        approved: bool | None = UNSET,
+        since: datetime | None = UNSET,
+        until: datetime | None = UNSET,
+        order: TemplateOrder | None = TemplateOrder.ID,
     ) -> list[Template]:
-        page = await info.context.call(templates.feed, limit=limit, offset=offset)
+        filters = template_filter(
+            approved=approved, username=username, search=search, since=since, until=until,
+            order=order,
+        )
+        page = await info.context.call(templates.feed, filters=filters, limit=limit, offset=offset)
         return [Template.of_post(post) for post in page.items]
 
 

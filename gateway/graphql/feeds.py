@@ -1,0 +1,127 @@
+"""Feeds for frontends: filter arguments and Relay-style cursor connections of templates."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import strawberry
+from strawberry.types.unset import UNSET
+
+from gateway.graphql.context import Info
+from gateway.graphql.types import Template
+from gateway.services import templates
+from gateway.services.filters import Order, TemplateFilter
+from gateway.services.templates import Slice, cursor_of
+
+
+@strawberry.enum(description="NEWEST or OLDEST by `posted` (then id); ID is the REST order.")
+class TemplateOrder(enum.Enum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    ID = "id"
+
+
+def template_filter(
+    *,
+    approved: bool | None = None,
+    username: str | None = None,
+    search: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    order: TemplateOrder | None = None,
+) -> TemplateFilter:
+    """The service's filter from GraphQL arguments (UNSET and null both mean "any")."""
+
+    def given(value: object) -> object:
+        return None if value is UNSET else value
+
+    chosen = given(order)
+    return TemplateFilter(
+        approved=given(approved),  # type: ignore[arg-type]
+        username=given(username),  # type: ignore[arg-type]
+        search=given(search),  # type: ignore[arg-type]
+        since=given(since),  # type: ignore[arg-type]
+        until=given(until),  # type: ignore[arg-type]
+        order=Order(chosen.value) if isinstance(chosen, TemplateOrder) else Order.ID,
+    )
+
+
+@strawberry.type
+class TemplateEdge:
+    cursor: str = strawberry.field(description="Opaque; pass it as `after` for what follows.")
+    node: Template
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="A slice of templates in the Relay connection shape.")
+class TemplateConnection:
+    edges: list[TemplateEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="How many match the filters in all.")
+
+    @classmethod
+    def of(cls, chosen: Slice) -> TemplateConnection:
+        edges = [TemplateEdge(cursor=cursor_of(p), node=Template.of_post(p)) for p in chosen.items]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=chosen.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+            total_count=chosen.total,
+        )
+
+
+@strawberry.type
+class FeedQuery:
+    """Cursor-paged lists: keyset on (posted, id), so rows added while a client scrolls
+    are never repeated or skipped."""
+
+    @strawberry.field(description="The feed (approved templates plus your own), by cursor.")
+    async def feed_connection(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        search: str | None = None,
+        username: str | None = None,
+        approved: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        order: TemplateOrder = TemplateOrder.NEWEST,
+    ) -> TemplateConnection:
+        filters = template_filter(
+            approved=approved, username=username, search=search, since=since, until=until,
+            order=order,
+        )
+        chosen = await info.context.call(
+            templates.feed_slice, filters=filters, first=first, after=after
+        )
+        return TemplateConnection.of(chosen)
+
+    @strawberry.field(description="Every template, by cursor.")
+    async def templates_connection(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        search: str | None = None,
+        username: str | None = None,
+        approved: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        order: TemplateOrder = TemplateOrder.NEWEST,
+    ) -> TemplateConnection:
+        filters = template_filter(
+            approved=approved, username=username, search=search, since=since, until=until,
+            order=order,
+        )
+        chosen = await info.context.call(
+            templates.templates_slice, filters=filters, first=first, after=after
+        )
+        return TemplateConnection.of(chosen)
