@@ -34,5 +34,12 @@ bench: $(STAMP)
 	$(BIN)/python -c 'import pyinstrument' 2>/dev/null || $(BIN)/python -m pip install --quiet 'pyinstrument>=5.0'
 	bench/run.sh $(BENCH_ARGS)
 
+# Longer fuzzing than `make test` does: Schemathesis on the REST door, hypothesis-graphql on
+# /graphql, every phase on every database in GATEWAY_TEST_DATABASES, then the consistency check.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_PHASES=all $(BIN)/python -m pytest \
+		tests/test_fuzz_rest.py tests/test_fuzz_graphql.py $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""Generated GraphQL documents against a real uvicorn: never a 500, every error coded."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_graphql import Mode, mutations, queries
+
+from gateway.graphql.schema import print_sdl
+from tests.consistency import assert_consistent
+from tests.live import ADMIN, USER, LiveGateway, prepare_database
+
+# 200 documents per database in `make test`; `make fuzz` raises FUZZ_EXAMPLES.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10")) * 20
+SDL = print_sdl()
+# logout would revoke the fuzzer's own tokens (test_graphql covers it); all else is fair.
+MUTATIONS = ["login", "createUser", "promoteUser", "deleteUser", "createTemplate",
+             "updateTemplate", "deleteTemplate", "approveTemplate"]
+
+documents = st.one_of(
+    queries(SDL),
+    mutations(SDL, fields=MUTATIONS),
+    queries(SDL, mode=Mode.NEGATIVE),
+    mutations(SDL, fields=MUTATIONS, mode=Mode.NEGATIVE),
+    st.text(max_size=200),  # not GraphQL at all
+)
+
+
+def problems_in(response: httpx.Response) -> list[str]:
+    """What is wrong with one answer: a 5xx, a body that is not JSON, an error without
+    ``extensions.code``, or any internal error (masked or not: each one is a bug)."""
+    if response.status_code >= 500:
+        return [f"HTTP {response.status_code}: {response.text[:500]}"]
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return [f"HTTP {response.status_code} body is not JSON: {response.text[:500]}"]
+    if not isinstance(body, dict):
+        return [f"body is not an object: {body!r:.500}"]
+    found = []
+    for error in body.get("errors") or []:
+        code = (error.get("extensions") or {}).get("code")
+        if not isinstance(code, str) or not code:
+            found.append(f"error without extensions.code: {error}")
+        elif code == "INTERNAL_SERVER_ERROR":
+            found.append(f"internal error: {error}")
+        if "Traceback" in json.dumps(error):
+            found.append(f"stack trace in an error: {error}")
+    if response.status_code == 200 and "data" not in body:
+        found.append(f"200 without data: {body!r:.500}")
+    return found
+
+
+@pytest.mark.slow
+def test_graphql_door_survives_generated_documents(db_url: str, tmp_path: Path) -> None:
+    prepare_database(db_url)
+    with LiveGateway(db_url, tmp_path) as gateway:
+        gateway.seed_user()
+        headers = {
+            "admin": {"x-access-token": gateway.token(*ADMIN)},
+            "user": {"x-access-token": gateway.token(*USER)},
+            "anonymous": {},
+        }
+        with gateway.client() as client:
+
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.filter_too_much],
+            )
+            @given(
+                document=documents,
+                who=st.sampled_from(sorted(headers)),
+                via_get=st.booleans(),
+            )
+            def answers_well(document: str, who: str, via_get: bool) -> None:
+                if via_get:  # queries only; a mutation over GET must be refused cleanly
+                    response = client.get(
+                        "/graphql", params={"query": document}, headers=headers[who]
+                    )
+                else:
+                    response = client.post(
+                        "/graphql", json={"query": document}, headers=headers[who]
+                    )
+                found = problems_in(response)
+                assert not found, f"{who} {'GET' if via_get else 'POST'} {document!r}: {found}"
+
+            answers_well()
+        server_log = gateway.log()
+
+    assert "Traceback" not in server_log, server_log[-5000:]
+    assert_consistent(db_url)
