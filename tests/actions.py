@@ -62,6 +62,17 @@ class Actions:
         template: dict[str, Any] = response.json()["template"]
         return template
 
+    async def graphql(
+        self, query: str, headers: dict[str, str], **variables: Any
+    ) -> dict[str, Any]:
+        """POST a GraphQL operation; the whole response body (``data`` and ``errors``)."""
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        assert response.status_code in (200, 400), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     async def rows(self, model: type[M], *order: Any) -> Sequence[M]:
         async with self.session() as session:
             result = await session.scalars(select(model).order_by(*order))  # type: ignore[arg-type]
