@@ -10,6 +10,7 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -86,20 +87,39 @@ def _missing_table(message: str) -> bool:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from gateway.logs import logging_config
+    from gateway.metrics import multiprocess_dir
+
     settings = Settings.from_env()  # a bad value stops here, in one line
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": logging_config(settings),  # LOG_FORMAT/LOG_LEVEL, in every worker
+        "access_log": False,  # gateway.access writes one line per request instead
+        # SIGTERM: stop accepting, let requests in flight finish (at most this long),
+        # then the lifespan disposes the pool.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+    }
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; ending
+    # here instead makes a clean stop exit 0, as process supervisors expect.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.workers > 1:
-        # Each worker process builds its own app (and engine) from the environment.
-        uvicorn.run(
-            "gateway.asgi:create",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-        )
+        # Each worker process builds its own app (and engine) from the environment, and
+        # keeps its metrics in files that any worker's /metrics adds up.
+        with multiprocess_dir():
+            uvicorn.run(
+                "gateway.asgi:create",
+                factory=True,
+                workers=args.workers,
+                # uvicorn kills a worker that does not answer its ping within this
+                # (default 5 s): too short for a worker still importing on a busy machine.
+                timeout_worker_healthcheck=60,
+                **options,
+            )
         return
     from gateway.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    uvicorn.run(create_app(settings), **options)
 
 
 # --- db ------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -119,3 +124,26 @@ def forget_process() -> None:
     """At a worker's exit: drop its live gauges (pool use) from the shared folder."""
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def multiprocess_dir() -> Iterator[str]:
+    """For ``serve --workers N``: a folder for every worker's metric files, set in the
+    environment before the workers start. An operator's PROMETHEUS_MULTIPROC_DIR is used
+    (emptied first, as prometheus-client requires); otherwise a temporary folder is made
+    and removed when the server stops."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        yield given
+        return
+    folder = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(folder)
+    try:
+        yield str(folder)
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
