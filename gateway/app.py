@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from gateway.assets import static_mount
 from gateway.db.engine import create_engine, session_factory
 from gateway.graphql.app import create_graphql_app
 from gateway.metrics import forget_process, instrument_pool
@@ -19,11 +20,13 @@ from gateway.middleware import (
     BodyLimitMiddleware,
     LegacyTokenHeadersMiddleware,
     RequestContextMiddleware,
+    SecurityHeadersMiddleware,
     SqlCountMiddleware,
 )
 from gateway.observability import AccessLogMiddleware, metrics_endpoint
 from gateway.rest.endpoints import routes as rest_routes
 from gateway.rest.errors import exception_handlers
+from gateway.rest.openapi import docs_routes
 from gateway.services import users
 from gateway.settings import Settings
 from gateway.throttle import LoginThrottle
@@ -63,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
 
     middleware = [
         Middleware(AccessLogMiddleware),  # outermost: its request id is on every response
+        Middleware(SecurityHeadersMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -88,6 +92,8 @@ def create_app(settings: Settings) -> Starlette:
             *rest_routes,
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/graphql", create_graphql_app(settings)),
+            *docs_routes(settings),
+            static_mount(),
         ],
         middleware=middleware,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]

@@ -1,0 +1,426 @@
+"""The REST contract as OpenAPI 3.1, generated from the route table; Swagger UI at /docs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.convertors import IntegerConvertor
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from gateway.errors import (
+    APP_TOKEN_INVALID,
+    APP_TOKEN_MISSING,
+    COULD_NOT_VERIFY,
+    EMPTY_FIELDS,
+    INTERNAL,
+    NO_TEMPLATE,
+    NO_USER,
+    NOT_ADMIN,
+    SERVICE_UNAVAILABLE,
+    TOKEN_INVALID,
+    TOKEN_MISSING,
+)
+from gateway.rest import endpoints
+from gateway.services.fields import MAX_ID, MAX_LIMIT, MAX_OFFSET
+from gateway.settings import Settings
+
+SWAGGER_PAGE = Path(__file__).parent.parent / "static" / "swagger" / "index.html"
+JSON = "application/json"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    """An object with these properties (extra keys allowed, as JSON clients expect)."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+def says(message: str) -> Schema:
+    """A success body that is exactly ``{"message": message}``."""
+    return obj({"message": {"type": "string", "const": message}})
+
+
+STRING = {"type": "string"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj({"message": STRING}),
+    "User": obj(
+        {
+            "id": {"type": "integer"},
+            "public_id": STRING,
+            "username": STRING,
+            "admin": {"type": "boolean"},
+        }
+    ),
+    "Template": obj(
+        {
+            "id": {"type": "integer"},
+            "title": STRING,
+            "url": STRING,
+            "description": NULLABLE_STRING,
+            "username": NULLABLE_STRING | {"description": "The owner; null once deleted"},
+            "user_id": NULLABLE_STRING | {"description": "The original's 2nd name for username"},
+            "posted": STRING | {"description": "HTTP date, e.g. Mon, 12 Oct 2020 04:51:27 GMT"},
+            "approved": {"type": "boolean"},
+        }
+    ),
+    "Credentials": obj({}, {"username": STRING, "password": STRING}),
+    "NewUser": obj({"username": STRING, "password": STRING}),
+    "TemplateFields": obj(
+        {"title": STRING, "url": STRING | {"format": "uri", "description": "http or https"}},
+        {"description": NULLABLE_STRING},
+    ),
+}
+
+# Every response body a route can send on success.
+BODIES: dict[str, Schema] = {
+    "token": obj({"token": STRING}),
+    "logged_out": says("Logged out"),
+    "users": obj({"users": {"type": "array", "items": ref("User")}}),
+    "user": obj({"user": ref("User")}),
+    "user_created": obj({"message": {"const": "User created successfully"}, "user": ref("User")}),
+    "promoted": says("The user has been promoted!"),
+    "user_deleted": says("The user has been deleted!"),
+    "template_created": obj({"message": {"const": "Post created"}, "template": ref("Template")}),
+    "template_updated": obj({"message": {"const": "Post Updated"}, "template": ref("Template")}),
+    "templates": obj({"templates": {"type": "array", "items": ref("Template")}}),
+    "template": obj({"template": ref("Template")}),
+    "template_deleted": says("The post has been deleted"),
+    "alive": obj({"status": {"const": "ok"}}),
+    "ready": obj({"status": {"const": "ready"}}),
+}
+
+QUERY: dict[str, Schema] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+    "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    "approved": {"type": "boolean"},
+    "username": {"type": "string", "maxLength": 50},
+    "search": {"type": "string", "maxLength": 200},
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
+    "order": {"type": "string", "enum": ["id", "newest", "oldest"], "default": "id"},
+}
+QUERY_HELP = {
+    "limit": "Page size",
+    "offset": "Rows to skip",
+    "approved": "Only approved (true) or unapproved (false) templates; a non-admin sees only "
+    "their own unapproved ones",
+    "username": "Only templates of this owner",
+    "search": "Case-insensitive substring of the title or description",
+    "since": "Only templates posted at or after this ISO 8601 date or date-time (UTC if naive)",
+    "until": "Only templates posted before this ISO 8601 date or date-time (UTC if naive)",
+    "order": "id (the original's order), newest or oldest first",
+}
+PAGING = ("limit", "offset")
+TEMPLATE_QUERY = (*PAGING, "approved", "username", "search", "since", "until", "order")
+
+FAILURES: dict[int, str] = {
+    400: "Bad input: a malformed body, or a missing or invalid field or query parameter",
+    401: f"`{TOKEN_MISSING}` or `{TOKEN_INVALID}`; with application tokens required, "
+    f"`{APP_TOKEN_MISSING}` or `{APP_TOKEN_INVALID}`",
+    403: f"`{NOT_ADMIN}`, or for templates `Unauthorized edit attempt` (not the owner) or "
+    "`Unauthorized edit to approved post` (the owner, once approved)",
+    404: f"`{NO_USER}` / `{NO_TEMPLATE}`",
+    409: "`Username already taken`, or `Cannot delete the last admin`",
+    413: "`Request body too large` (over MAX_BODY_BYTES)",
+    415: "`Send the body as JSON or as form data`",
+    429: "`Too many login attempts`; retry after the seconds in Retry-After",
+    500: f"`{INTERNAL}` (details only in the server log)",
+    503: f"`{SERVICE_UNAVAILABLE}`: the database cannot be reached",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operation:
+    """What the route table cannot say about one (method, path)."""
+
+    summary: str
+    tag: str
+    ok: str
+    who: str = "user"  # "anyone", "user", "admin" or "probe"
+    failures: tuple[int, ...] = ()
+    query: tuple[str, ...] = ()
+    body: str | None = None
+    body_required: bool = True
+    app_signup: bool = False  # with APP_TOKENS_REQUIRED, an application token is enough
+    description: str = ""
+
+    @property
+    def paged(self) -> bool:
+        return "limit" in self.query
+
+
+BODY_FAILURES = (400, 413, 415)
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "/login"): Operation(
+        summary="Sign in with HTTP Basic credentials",
+        tag="auth",
+        ok="token",
+        who="anyone",
+        failures=(401, 429),
+        description=f"Wrong or missing credentials: 401 `{COULD_NOT_VERIFY}` with "
+        '`WWW-Authenticate: Basic realm="Login required!"`.',
+    ),
+    ("POST", "/login"): Operation(
+        summary="Sign in with HTTP Basic credentials or a username/password body",
+        tag="auth",
+        ok="token",
+        who="anyone",
+        failures=(401, 429, *BODY_FAILURES),
+        body="Credentials",
+        body_required=False,
+        description=f"Basic credentials win over the body. Wrong or missing credentials: "
+        f"401 `{COULD_NOT_VERIFY}`.",
+    ),
+    ("GET", "/user"): Operation(
+        summary="List users by id",
+        tag="users",
+        ok="users",
+        who="admin",
+        query=PAGING,
+        failures=(400,),
+    ),
+    ("GET", "/user/{public_id}"): Operation(
+        summary="One user", tag="users", ok="user", who="admin", failures=(404,)
+    ),
+    ("POST", "/user"): Operation(
+        summary="Create a (non-admin) user",
+        tag="users",
+        ok="user_created",
+        who="admin",
+        failures=(409, *BODY_FAILURES),
+        body="NewUser",
+        app_signup=True,
+        description="With APP_TOKENS_REQUIRED a valid application token is enough (sign-up "
+        "from a registered app).",
+    ),
+    ("PUT", "/user/{public_id}"): Operation(
+        summary="Promote a user to admin",
+        tag="users",
+        ok="promoted",
+        who="admin",
+        failures=(404,),
+    ),
+    ("DELETE", "/user/{public_id}"): Operation(
+        summary="Delete a user (their templates stay, without an owner)",
+        tag="users",
+        ok="user_deleted",
+        who="admin",
+        failures=(404, 409),
+    ),
+    ("POST", "/template"): Operation(
+        summary="Create a template (an admin's starts approved)",
+        tag="templates",
+        ok="template_created",
+        failures=BODY_FAILURES,
+        body="TemplateFields",
+        description=f"400 `{EMPTY_FIELDS}` without title or url; the url must be http(s).",
+    ),
+    ("GET", "/template"): Operation(
+        summary="List every template",
+        tag="templates",
+        ok="templates",
+        query=TEMPLATE_QUERY,
+        failures=(400,),
+    ),
+    ("GET", "/"): Operation(
+        summary="The feed: approved templates plus the caller's own",
+        tag="templates",
+        ok="templates",
+        query=TEMPLATE_QUERY,
+        failures=(400,),
+    ),
+    ("GET", "/template/{template_id}"): Operation(
+        summary="One template", tag="templates", ok="template", failures=(404,)
+    ),
+    ("PUT", "/template/{template_id}"): Operation(
+        summary="Replace a template's fields (owner while unapproved, or admin; an admin's "
+        "edit approves it)",
+        tag="templates",
+        ok="template_updated",
+        failures=(403, 404, *BODY_FAILURES),
+        body="TemplateFields",
+    ),
+    ("DELETE", "/template/{template_id}"): Operation(
+        summary="Delete a template (same rule as editing)",
+        tag="templates",
+        ok="template_deleted",
+        failures=(403, 404),
+    ),
+    ("POST", "/logout"): Operation(
+        summary="End every token of the caller", tag="auth", ok="logged_out"
+    ),
+    ("GET", "/healthz"): Operation(
+        summary="The process is up", tag="health", ok="alive", who="probe"
+    ),
+    ("GET", "/readyz"): Operation(
+        summary="The database is reachable",
+        tag="health",
+        ok="ready",
+        who="probe",
+        failures=(503,),
+    ),
+}
+
+PATH_PARAMETERS: dict[str, Schema] = {
+    "public_id": {"type": "string", "format": "uuid", "description": "The user's public id"},
+}
+
+
+def openapi_document(settings: Settings, routes: list[BaseRoute] | None = None) -> Schema:
+    """The whole document; raises KeyError naming a route/method with no Operation."""
+    paths: dict[str, dict[str, Schema]] = {}
+    for route in endpoints.routes if routes is None else routes:
+        if not isinstance(route, Route):
+            continue
+        path = route.path_format
+        methods = sorted(set(route.methods or ()) - {"HEAD"})  # HEAD: Starlette's twin of GET
+        for method in methods:
+            operation = OPERATIONS.get((method, path))
+            if operation is None:
+                raise KeyError(f"{method} {path} is not documented in gateway/rest/openapi.py")
+            name = route.name if len(methods) == 1 else f"{route.name}_{method.lower()}"
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                operation, route, name, settings
+            )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Gateway REST API",
+            "version": "1.0.0",
+            "description": "The original meme API's REST contract. Every failure is "
+            '`{"message": "..."}`. Bodies are accepted as JSON or form data. Lists page '
+            "with limit/offset and answer X-Total-Count and an RFC 8288 Link header.",
+        },
+        "tags": [{"name": t} for t in ("auth", "users", "templates", "health")],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "accessToken": {"type": "apiKey", "in": "header", "name": "x-access-token"},
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "appToken": {"type": "apiKey", "in": "header", "name": "x-application-token"},
+                "basicAuth": {"type": "http", "scheme": "basic"},
+            },
+        },
+    }
+
+
+def _operation(operation: Operation, route: Route, name: str, settings: Settings) -> Schema:
+    apps = settings.app_tokens_required
+    doc: Schema = {
+        "operationId": name,
+        "summary": operation.summary,
+        "tags": [operation.tag],
+        "security": _security(operation, apps),
+        "responses": _responses(operation, apps),
+    }
+    if operation.description:
+        doc["description"] = operation.description
+    parameters = [_path_parameter(n, c) for n, c in route.param_convertors.items()]
+    parameters += [
+        {"name": n, "in": "query", "schema": QUERY[n], "description": QUERY_HELP[n]}
+        for n in operation.query
+    ]
+    if parameters:
+        doc["parameters"] = parameters
+    if operation.body is not None:
+        media = {"schema": ref(operation.body)}
+        doc["requestBody"] = {
+            "required": operation.body_required,
+            "content": {t: media for t in (JSON, *FORM_TYPES)},
+        }
+    return doc
+
+
+def _security(operation: Operation, apps: bool) -> list[dict[str, list[str]]]:
+    app: dict[str, list[str]] = {"appToken": []} if apps else {}
+    if operation.who == "probe":
+        return []
+    if operation.who == "anyone":
+        return [app | {"basicAuth": []}, app]
+    if apps and operation.app_signup:
+        return [app]
+    return [app | {"accessToken": []}, app | {"bearerAuth": []}]
+
+
+def _responses(operation: Operation, apps: bool) -> dict[str, Schema]:
+    statuses = set(operation.failures) | {500}
+    if operation.who != "probe":
+        statuses |= {503}
+    if operation.who in {"user", "admin"} or (apps and operation.who == "anyone"):
+        statuses.add(401)
+    if operation.who == "admin" and not (apps and operation.app_signup):
+        statuses.add(403)
+    ok: Schema = {
+        "description": "OK",
+        "content": {JSON: {"schema": BODIES[operation.ok]}},
+    }
+    if operation.paged:
+        ok["headers"] = {
+            "X-Total-Count": {
+                "required": True,
+                "description": "How many rows the filters match",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            "Link": {
+                "required": False,
+                "description": 'RFC 8288 `<url>; rel="next"` when there is a next page',
+                "schema": {"type": "string"},
+            },
+        }
+    responses: dict[str, Schema] = {"200": ok}
+    for status in sorted(statuses):
+        failure: Schema = {
+            "description": FAILURES[status],
+            "content": {JSON: {"schema": ref("Error")}},
+        }
+        if status == 401 and operation.who == "anyone":
+            failure["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if status == 429:
+            failure["headers"] = {
+                "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 0}}
+            }
+        responses[str(status)] = failure
+    return responses
+
+
+def _path_parameter(name: str, convertor: Any) -> Schema:
+    schema = (
+        {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+        if isinstance(convertor, IntegerConvertor)
+        else PATH_PARAMETERS[name]
+    )
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def docs_routes(settings: Settings) -> list[BaseRoute]:
+    """``GET /openapi.json`` (built once, at start) and ``GET /docs`` (Swagger UI)."""
+    document = openapi_document(settings)
+    page = SWAGGER_PAGE.read_text(encoding="utf-8")
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    async def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return [
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]

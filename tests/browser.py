@@ -1,0 +1,127 @@
+"""Headless Debian Chromium driven by Playwright, recording what a page asked for and said.
+
+Use with a real server (``tests.live.LiveGateway``)::
+
+    with LiveGateway(url, tmp_path) as gw, open_page(gw.base_url, tmp_path) as page:
+        page.goto(f"{gw.base_url}/docs")
+        ...
+        assert page.problems() == []
+
+Playwright's own browser downloads are never used (no ``playwright install``): the
+Debian ``chromium`` package is launched by path. Any request to another origin is
+recorded and aborted, so a page that needs the internet fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ConsoleMessage, Page, Route
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# Chromium reports CSP violations on the console too; this makes them impossible to miss
+# (and init scripts are exempt from the page's CSP).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
+});
+"""
+
+
+def require_browser() -> None:
+    """Skip when Chromium or Playwright is missing; on CI (CI=true) that is a failure."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the playwright package (pip install -e '.[dev]')")
+    if not missing:
+        return
+    reason = "browser test needs " + " and ".join(missing)
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@dataclass
+class RecordedPage:
+    """A Playwright page plus everything it requested and every error it reported."""
+
+    page: Page
+    origin: str
+    folder: Path
+    requests: list[str] = field(default_factory=list)
+    request_headers: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.page, name)
+
+    def screenshot_to(self, name: str) -> Path:
+        path = self.folder / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def foreign_requests(self) -> list[str]:
+        """Requests to anywhere but the gateway (data: URIs are inline, not requests)."""
+        return [
+            url
+            for url in self.requests
+            if not url.startswith((f"{self.origin}/", "data:", "blob:")) and url != self.origin
+        ]
+
+    def problems(self) -> list[str]:
+        """Console errors, uncaught exceptions and requests that left the gateway."""
+        return [*self.console_errors, *(f"left the gateway: {u}" for u in self.foreign_requests())]
+
+
+@contextmanager
+def open_page(origin: str, folder: Path) -> Iterator[RecordedPage]:
+    """A fresh browser and page; the browser closes when the block ends."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.add_init_script(REPORT_CSP_VIOLATIONS)
+            page = RecordedPage(context.new_page(), origin, folder)
+
+            def only_the_gateway(route: Route) -> None:
+                url = route.request.url
+                if url.startswith(f"{origin}/") or url.startswith("data:"):
+                    route.continue_()
+                else:
+                    page.blocked.append(url)
+                    route.abort("blockedbyclient")
+
+            def on_console(message: ConsoleMessage) -> None:
+                if message.type == "error":
+                    page.console_errors.append(f"console: {message.text}")
+
+            context.route("**/*", only_the_gateway)
+            page.page.on("console", on_console)
+            page.page.on("pageerror", lambda exc: page.console_errors.append(f"uncaught: {exc}"))
+            page.page.on("request", lambda request: page.requests.append(request.url))
+            page.page.on(
+                "request",
+                lambda request: page.request_headers.append((request.url, request.headers)),
+            )
+            yield page
+        finally:
+            browser.close()
