@@ -39,10 +39,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.graphiql_page = GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await JSONResponse(http_error_body("Not found", "NOT_FOUND"), 404)(
-                scope, receive, send
-            )
+        if scope["type"] != "http":  # a Route only matches HTTP; kept for completeness
+            await super().__call__(scope, receive, send)
             return
         try:
             response = await self.run(Request(scope, receive))
