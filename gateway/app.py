@@ -73,7 +73,8 @@ def create_app(settings: Settings) -> Starlette:
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["authorization", "content-type", "x-access-token",
                            "x-application-token"],
-            expose_headers=["X-Total-Count", "Link", "Deprecation", "Sunset", "X-Request-ID"],
+            expose_headers=["X-Total-Count", "Link", "Deprecation", "Sunset", "X-Request-ID",
+                            "Retry-After"],
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(
