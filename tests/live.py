@@ -153,3 +153,15 @@ class LiveGateway:
             timeout=30,
         )
         assert response.status_code == 200, response.text
+
+    def seed_templates(self) -> None:
+        """Two templates of ``USER`` and one of ``ADMIN`` (ids 1 to 3), for the fuzzers
+        to find, edit and delete."""
+        for who, title in [(USER, "Drake"), (USER, "Distracted"), (ADMIN, "Doge")]:
+            response = httpx.post(
+                f"{self.base_url}/template",
+                data={"title": title, "url": "https://example.com/meme.png"},
+                headers={"x-access-token": self.token(*who)},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text

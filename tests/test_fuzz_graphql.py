@@ -63,6 +63,7 @@ def test_graphql_door_survives_generated_documents(db_url: str, tmp_path: Path) 
     prepare_database(db_url)
     with LiveGateway(db_url, tmp_path) as gateway:
         gateway.seed_user()
+        gateway.seed_templates()
         headers = {
             "admin": {"x-access-token": gateway.token(*ADMIN)},
             "user": {"x-access-token": gateway.token(*USER)},
@@ -80,7 +81,7 @@ def test_graphql_door_survives_generated_documents(db_url: str, tmp_path: Path) 
             @given(
                 document=documents,
                 who=st.sampled_from(sorted(headers)),
-                via_get=st.booleans(),
+                via_get=st.sampled_from([False, False, False, True]),
             )
             def answers_well(document: str, who: str, via_get: bool) -> None:
                 if via_get:  # queries only; a mutation over GET must be refused cleanly

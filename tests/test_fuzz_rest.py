@@ -37,6 +37,7 @@ def test_rest_door_survives_schemathesis(db_url: str, role: str, tmp_path: Path)
     prepare_database(db_url)
     with LiveGateway(db_url, tmp_path) as gateway:
         gateway.seed_user()
+        gateway.seed_templates()
         token = gateway.token(*(ADMIN if role == "admin" else USER))
         run = subprocess.run(
             [
