@@ -103,10 +103,10 @@ def serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; ending
     # here instead makes a clean stop exit 0, as process supervisors expect.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if args.workers > 1:
-        # Each worker process builds its own app (and engine) from the environment, and
-        # keeps its metrics in files that any worker's /metrics adds up.
-        with multiprocess_dir():
+    # Several workers keep their metrics in files that any worker's /metrics adds up.
+    with multiprocess_dir(args.workers):
+        if args.workers > 1:
+            # Each worker process builds its own app (and engine) from the environment.
             uvicorn.run(
                 "gateway.asgi:create",
                 factory=True,
@@ -116,10 +116,10 @@ def serve(args: argparse.Namespace) -> None:
                 timeout_worker_healthcheck=60,
                 **options,
             )
-        return
-    from gateway.app import create_app
+            return
+        from gateway.app import create_app
 
-    uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings), **options)
 
 
 # --- db ------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 # imports this module: prometheus-client then keeps each value in a file per process
 # there, and a scrape answered by any worker adds up every worker's files.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):  # the metrics below open their files there at once
+    Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
 
 REQUESTS = Counter(
     "gateway_http_requests",
@@ -38,6 +40,11 @@ LATENCY = Histogram(
     "Time from the request's arrival to its last response byte, by route template.",
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+IN_FLIGHT = Gauge(
+    "gateway_http_requests_in_flight",
+    "HTTP requests being answered right now (summed over live workers).",
+    multiprocess_mode="livesum",
 )
 GRAPHQL_OPERATIONS = Counter(
     "gateway_graphql_operations",
@@ -127,18 +134,22 @@ def forget_process() -> None:
 
 
 @contextmanager
-def multiprocess_dir() -> Iterator[str]:
-    """For ``serve --workers N``: a folder for every worker's metric files, set in the
-    environment before the workers start. An operator's PROMETHEUS_MULTIPROC_DIR is used
-    (emptied first, as prometheus-client requires); otherwise a temporary folder is made
-    and removed when the server stops."""
+def multiprocess_dir(workers: int) -> Iterator[str | None]:
+    """For ``gateway serve``: the folder for every worker's metric files, set in the
+    environment before the workers start. An operator's PROMETHEUS_MULTIPROC_DIR is used,
+    cleared of earlier runs' files (prometheus-client requires it; this process's own
+    files, opened when gateway.metrics was imported, stay). Otherwise several workers get
+    a temporary folder, removed when the server stops; one worker needs none."""
     given = os.environ.get(MULTIPROC_ENV)
     if given:
-        folder = Path(given)
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.db"):
-            stale.unlink()
+        mine = f"_{os.getpid()}.db"
+        for stale in Path(given).glob("*.db"):
+            if not stale.name.endswith(mine):
+                stale.unlink()
         yield given
+        return
+    if workers == 1:
+        yield None
         return
     folder = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
     os.environ[MULTIPROC_ENV] = str(folder)

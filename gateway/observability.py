@@ -65,6 +65,7 @@ class AccessLogMiddleware:
                 MutableHeaders(scope=message)["X-Request-ID"] = rid
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
@@ -79,6 +80,7 @@ class AccessLogMiddleware:
                 response = error_response(500, INTERNAL)
             await response(scope, receive, send_with_id)
         finally:
+            metrics.IN_FLIGHT.dec()
             seconds = time.perf_counter() - started
             _record(scope, root_path, status, seconds)
             request_id.reset(reset)
