@@ -366,7 +366,7 @@ async def test_unexpected_errors_are_masked_and_logged(
     assert "Traceback" in caplog.text
 
 
-async def test_database_outage_is_unavailable(sqlite_url: str) -> None:
+async def test_database_outage_is_unavailable() -> None:
     settings = conftest.test_settings(
         "postgresql+asyncpg://postgres@127.0.0.1:9/h2_nowhere", db_pool_timeout=2
     )
