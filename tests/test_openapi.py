@@ -240,6 +240,23 @@ async def test_too_large_and_throttled_answers_are_documented(make_app: MakeApp)
         assert {s for _, _, s in api.checked} >= {413, 401, 429}
 
 
+async def test_the_contract_and_its_pages_need_no_token_even_with_app_tokens_required(
+    make_app: MakeApp,
+) -> None:
+    app = await make_app(app_tokens_required=True)
+    async with actions_for(app) as act:
+        for path in ("/openapi.json", "/docs", "/static/swagger/swagger-ui.css"):
+            assert (await act.client.get(path)).status_code == 200, path
+        doc = (await act.client.get("/openapi.json")).json()
+        assert doc["paths"]["/template"]["get"]["security"][0] == {
+            "appToken": [],
+            "accessToken": [],
+        }
+        refused = await act.client.get("/template")
+        assert refused.status_code == 401
+        assert refused.json() == {"message": "App Token is missing!"}
+
+
 async def test_docs_and_graphiql_pages_load_only_the_gateways_own_assets(
     client: httpx.AsyncClient,
 ) -> None:
