@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import CursorResult, Delete, Select, Update, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import Caller
@@ -193,11 +193,10 @@ async def update_template(
     post = await _post(session, template_id)
     _check_can_change(user, post.template)
     values = _fields(title, url, description)
-    for name, value in values.items():
-        setattr(post.template, name, value)
     if user.admin:
-        post.template.approved = True
-    await session.commit()
+        values["approved"] = True
+    # Every column is written (a PUT replaces all three), under the rule's guard.
+    await _guarded(session, user, template_id, update(MemeTemplate).values(**values))
     return post
 
 
@@ -206,16 +205,14 @@ async def delete_template(session: AsyncSession, caller: Caller, *, template_id:
     user = await caller.require_user()
     post = await _post(session, template_id)
     _check_can_change(user, post.template)
-    await session.delete(post.template)
-    await session.commit()
+    await _guarded(session, user, template_id, delete(MemeTemplate))
 
 
 async def approve_template(session: AsyncSession, caller: Caller, *, template_id: int) -> Post:
     """Approve a template. Admins only; NotFound(NO_TEMPLATE)."""
-    await caller.require_admin()
+    user = await caller.require_admin()
     post = await _post(session, template_id)
-    post.template.approved = True
-    await session.commit()
+    await _guarded(session, user, template_id, update(MemeTemplate).values(approved=True))
     return post
 
 
@@ -263,6 +260,37 @@ def _fields(title: str | None, url: str | None, description: str | None) -> dict
         "url": clean_url(url),
         "description": clean_text("description", description) or None,
     }
+
+
+async def _guarded(
+    session: AsyncSession, user: User, template_id: int, statement: Update | Delete
+) -> None:
+    """Run an UPDATE or DELETE of one template under the edit rule, and commit.
+
+    The row is locked by primary key first, so concurrent writers queue in one lock
+    order (MySQL deadlocks otherwise) and the rule is checked on the latest committed
+    row: an owner's edit never lands after a concurrent approval, and a write after a
+    concurrent delete is a 404, exactly as if the requests had run one by one. SQLite
+    has no row locks; there the rule is repeated in the WHERE clause instead."""
+    await _check_latest(session, user, template_id, lock=True)
+    where = [MemeTemplate.id == template_id]
+    if not user.admin:
+        where += [MemeTemplate.user_id == user.id, MemeTemplate.approved.is_(False)]
+    result = cast(CursorResult[Any], await session.execute(statement.where(*where)))
+    if result.rowcount != 1:
+        await _check_latest(session, user, template_id, lock=False)
+        raise NotFound(NO_TEMPLATE)  # not reached unless the row changed twice meanwhile
+    await session.commit()
+
+
+async def _check_latest(session: AsyncSession, user: User, template_id: int, *, lock: bool) -> None:
+    query = select(MemeTemplate).where(MemeTemplate.id == template_id)
+    if lock:
+        query = query.with_for_update()
+    fresh = await session.scalar(query.execution_options(populate_existing=True))
+    if fresh is None:
+        raise NotFound(NO_TEMPLATE)
+    _check_can_change(user, fresh)
 
 
 def _check_can_change(user: User, template: MemeTemplate) -> None:
