@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from gateway.db.sqlite import ThreadedSQLite
 from gateway.settings import Settings
 
 # The running request's SQL statement count, set only when GATEWAY_COUNT_SQL is on
@@ -36,6 +37,10 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
             options["poolclass"] = NullPool
+        if url.get_driver_name() == "aiosqlite":
+            # sqlite3 itself, one thread hop per statement instead of aiosqlite's four
+            # (see gateway/db/sqlite.py); pass module=None to get aiosqlite back.
+            options["module"] = ThreadedSQLite()
     else:
         options |= {
             "pool_size": settings.db_pool_size,
