@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from gateway.services.templates import Post
 
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_FORM_FIELDS = 100
 
 
 class UnsupportedMediaType(GatewayError):
@@ -33,7 +35,9 @@ async def body_fields(request: Request, *names: str) -> dict[str, str | None]:
     """The named fields of a form or JSON body; each is a string or None."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: Mapping[str, Any]
-    if content_type in FORM_TYPES:
+    if content_type == "application/x-www-form-urlencoded":
+        data = url_encoded_form(await request.body())
+    elif content_type in FORM_TYPES:
         # Read the (capped) body first, so the size limit answers 413 before the form
         # parser could turn the interrupted stream into a "malformed" 400.
         await request.body()
@@ -65,6 +69,27 @@ async def body_fields(request: Request, *names: str) -> dict[str, str | None]:
             raise BadInput(f"{name} must be a string")
         fields[name] = value
     return fields
+
+
+def url_encoded_form(raw: bytes) -> dict[str, str]:
+    """A urlencoded body, strictly UTF-8 (Starlette's parser would turn bad bytes into
+    mojibake and store it). A repeated field keeps its first value, as Flask's did."""
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise BadInput("The form body must be UTF-8 text") from None
+    except ValueError:
+        raise BadInput("Malformed form body") from None
+    data: dict[str, str] = {}
+    for name, value in pairs:
+        data.setdefault(name, value)
+    return data
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
