@@ -5,8 +5,10 @@ as a fraction of it. Environment:
 
 - ``CEILING_DATABASE_URL``: the benchmark database (any URL the gateway takes);
 - ``CEILING_DRIVER``: ``engine`` (default: the gateway's own SQLAlchemy async engine, so
-  the same driver, pool and pragmas) or ``sqlite3`` (Python's own sqlite3 module, one
-  worker-thread hop per request, a connection per thread).
+  the same driver, pool and pragmas; on SQLite that is sqlite3 with one thread hop per
+  statement, gateway/db/sqlite.py), ``aiosqlite`` (the same engine on SQLAlchemy's stock
+  aiosqlite driver: four hops per statement) or ``sqlite3`` (Python's own sqlite3 module,
+  one worker-thread hop per request, a connection per thread, no SQLAlchemy).
 
 Serve it with ``uvicorn --app-dir bench --factory ceiling:create``.
 """
@@ -72,8 +74,8 @@ def _template(row: Any) -> dict[str, Any]:
 class EngineQueries:
     """The gateway's engine (same driver, pool and pragmas), raw SQL on a pooled connection."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(Settings(database_url=url, count_sql=True))
+    def __init__(self, url: str, **overrides: Any) -> None:
+        self.engine = create_engine(Settings(database_url=url, count_sql=True), **overrides)
         self.one_sql = _numbered(ONE, url)
         self.feed_sql = _numbered(FEED, url)
 
@@ -140,7 +142,13 @@ class ThreadQueries:
 def create() -> Starlette:
     url = to_async_url(os.environ["CEILING_DATABASE_URL"])
     driver = os.environ.get("CEILING_DRIVER", "engine")
-    queries = ThreadQueries(url) if driver == "sqlite3" else EngineQueries(url)
+    queries: ThreadQueries | EngineQueries
+    if driver == "sqlite3":
+        queries = ThreadQueries(url)
+    elif driver == "aiosqlite":
+        queries = EngineQueries(url, module=None)  # SQLAlchemy's own choice: aiosqlite
+    else:
+        queries = EngineQueries(url)
 
     async def one(request: Request) -> JSONResponse:
         row = await queries.one(request.path_params["template_id"])
