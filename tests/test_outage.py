@@ -195,6 +195,23 @@ async def test_cut_then_restore_database_connection(
             await run_all(expect_up=True)
 
         assert 500 not in statuses
+
+        # The application-token gate reads the database in a middleware, before any
+        # route's handler: an outage there is a 503 too.
+        gated = create_app(app.state.settings.with_changes(app_tokens_required=True))
+        gated_transport = httpx.ASGITransport(app=gated)
+        async with httpx.AsyncClient(transport=gated_transport, base_url="http://g") as other:
+            app_token = {"x-application-token": "some-app-token"}
+            assert (await other.get("/", headers=app_token)).status_code == 401
+            await proxy.cut("refuse")
+            response = await asyncio.wait_for(other.get("/", headers=app_token), HANG)
+            assert response.status_code == 503, response.text
+            assert response.json() == {"message": "Service unavailable"}
+            assert response.headers["x-request-id"]
+            await proxy.restore()
+            assert (await other.get("/", headers=app_token)).status_code == 401
+        await gated.state.engine.dispose()
+
         # Every connection the outage broke went back to the pool's count.
         metrics = (await client.get("/metrics")).text
         assert "\ngateway_db_pool_checked_out 0.0\n" in metrics
