@@ -298,7 +298,7 @@ class Bench:
             "TOKEN_TTL_SECONDS": "86400",
         }
         ceilings = [("ceiling", {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "engine"})]
-        if args.db == "sqlite":
+        if args.db == "sqlite" and not args.smoke:
             ceilings += [
                 ("ceiling-aiosqlite",
                  {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "aiosqlite"}),
@@ -500,6 +500,8 @@ def main() -> None:
     parser.add_argument("--postgres-url",
                         default="postgresql+asyncpg://postgres@127.0.0.1:5432/h5_bench")
     parser.add_argument("--record", help="prepend the report to this RESULTS.md")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a quick check that everything runs: one reference app only")
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.replace(",", " ").split()]
     bench = Bench(args)

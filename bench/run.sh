@@ -7,7 +7,8 @@
 #   BENCH_WORKERS="1 2"          uvicorn worker counts (--smoke: 1)
 #   BENCH_DURATION=10            seconds per measured run (--smoke: 1); warm-up BENCH_WARMUP=3
 #   BENCH_RECORD=bench/RESULTS.md  prepend the report to that file
-#   --smoke                      1 s per scenario: checks that everything runs
+#   --smoke                      1 s per scenario, no warm-up, one reference app: checks
+#                                that everything runs (tests/test_bench_smoke.py)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -34,6 +35,7 @@ args=(--db "${BENCH_DB:-sqlite}" --workers "$workers" --duration "$duration" --w
       --postgres-url "${BENCH_PG_URL:-postgresql://postgres@127.0.0.1:5432/h5_bench}")
 [ -n "${BENCH_CONNECTIONS:-}" ] && args+=(--connections "$BENCH_CONNECTIONS")
 [ -n "${BENCH_RECORD:-}" ] && args+=(--record "$BENCH_RECORD")
+if $smoke; then args+=(--smoke); fi
 
 cd "$root"
 exec "$python" "$here/driver.py" "${args[@]}"
