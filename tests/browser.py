@@ -61,6 +61,7 @@ class RecordedPage:
     page: Page
     origin: str
     folder: Path
+    also_allowed: tuple[str, ...] = ()
     requests: list[str] = field(default_factory=list)
     request_headers: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
@@ -75,11 +76,14 @@ class RecordedPage:
         return path
 
     def foreign_requests(self) -> list[str]:
-        """Requests to anywhere but the gateway (data: URIs are inline, not requests)."""
+        """Requests to anywhere but the gateway and ``also_allowed`` origins (data: URIs
+        are inline, not requests)."""
+        origins = (self.origin, *self.also_allowed)
         return [
             url
             for url in self.requests
-            if not url.startswith((f"{self.origin}/", "data:", "blob:")) and url != self.origin
+            if not url.startswith((*(f"{o}/" for o in origins), "data:", "blob:"))
+            and url not in origins
         ]
 
     def problems(self) -> list[str]:
@@ -88,8 +92,16 @@ class RecordedPage:
 
 
 @contextmanager
-def open_page(origin: str, folder: Path) -> Iterator[RecordedPage]:
-    """A fresh browser and page; the browser closes when the block ends."""
+def open_page(
+    origin: str, folder: Path, *, also_allowed: tuple[str, ...] = (), intercept: bool = True
+) -> Iterator[RecordedPage]:
+    """A fresh browser and page; the browser closes when the block ends. Requests to
+    ``origin`` and to the ``also_allowed`` origins go through; all others are aborted.
+
+    ``intercept=False`` aborts nothing (other requests are still recorded, see
+    ``foreign_requests``): while Playwright intercepts, it answers CORS preflights itself,
+    so a test of the servers' own preflight answers must turn interception off."""
+    allowed = tuple(f"{o}/" for o in (origin, *also_allowed))
     require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -100,11 +112,11 @@ def open_page(origin: str, folder: Path) -> Iterator[RecordedPage]:
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.add_init_script(REPORT_CSP_VIOLATIONS)
-            page = RecordedPage(context.new_page(), origin, folder)
+            page = RecordedPage(context.new_page(), origin, folder, also_allowed)
 
             def only_the_gateway(route: Route) -> None:
                 url = route.request.url
-                if url.startswith(f"{origin}/") or url.startswith("data:"):
+                if url.startswith((*allowed, "data:")):
                     route.continue_()
                 else:
                     page.blocked.append(url)
@@ -114,7 +126,8 @@ def open_page(origin: str, folder: Path) -> Iterator[RecordedPage]:
                 if message.type == "error":
                     page.console_errors.append(f"console: {message.text}")
 
-            context.route("**/*", only_the_gateway)
+            if intercept:
+                context.route("**/*", only_the_gateway)
             page.page.on("console", on_console)
             page.page.on("pageerror", lambda exc: page.console_errors.append(f"uncaught: {exc}"))
             page.page.on("request", lambda request: page.requests.append(request.url))
