@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from gateway.db.models import MemeTemplate
 from tests.actions import Actions
@@ -306,3 +307,33 @@ async def test_deleted_owner_reads_as_null(act: Actions) -> None:
     response = await act.client.put(f"/template/{made['id']}", data=UPDATE, headers=admin)
     assert response.status_code == 200
     assert response.json()["template"]["username"] is None
+
+
+async def test_filters_and_paging_happen_in_sql(act: Actions) -> None:
+    admin = await act.user_headers("admin", admin=True)
+    for n in range(3):
+        await act.create_template(admin, f"t{n}")
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    engine = act.app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = await act.client.get(
+            "/template",
+            params={"approved": "true", "username": "admin", "limit": 2, "offset": 1},
+            headers=admin,
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert titles(response) == ["t1", "t2"]
+    [listing] = [s for s in statements if s.startswith("select") and "from meme_template" in s
+                 and "count(" not in s]
+    where = listing.split(" where ", 1)[1]
+    assert "meme_template.approved" in where and "username" in where
+    assert " order by meme_template.id" in where
+    assert " limit " in where  # MySQL spells the offset "limit ?, ?"
+    [counting] = [s for s in statements if "count(" in s]
+    assert "approved" in counting and "username" in counting
