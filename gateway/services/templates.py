@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Delete, Select, Update, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from gateway.auth import Caller
 from gateway.db.models import MemeTemplate, User
@@ -273,9 +274,9 @@ async def _guarded(
     concurrent delete is a 404, exactly as if the requests had run one by one. SQLite
     has no row locks; there the rule is repeated in the WHERE clause instead."""
     await _check_latest(session, user, template_id, lock=True)
-    where = [MemeTemplate.id == template_id]
+    where = [col(MemeTemplate.id) == template_id]
     if not user.admin:
-        where += [MemeTemplate.user_id == user.id, MemeTemplate.approved.is_(False)]
+        where += [col(MemeTemplate.user_id) == user.id, col(MemeTemplate.approved).is_(False)]
     result = cast(CursorResult[Any], await session.execute(statement.where(*where)))
     if result.rowcount != 1:
         await _check_latest(session, user, template_id, lock=False)
@@ -284,7 +285,7 @@ async def _guarded(
 
 
 async def _check_latest(session: AsyncSession, user: User, template_id: int, *, lock: bool) -> None:
-    query = select(MemeTemplate).where(MemeTemplate.id == template_id)
+    query = select(MemeTemplate).where(col(MemeTemplate.id) == template_id)
     if lock:
         query = query.with_for_update()
     fresh = await session.scalar(query.execution_options(populate_existing=True))
