@@ -51,9 +51,29 @@ class Context:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """``service(session, caller, …)``: the same call the REST door makes."""
-        async with self.lock:
-            return await service(self.session, self.caller, *args, **kwargs)
+        """``service(session, caller, …)``: the same call the REST door makes.
+
+        graphql-core cancels sibling fields when one fails. A call still waiting for the
+        lock is dropped; one already talking to the database is let finish first, since
+        cancelling a statement midway makes SQLAlchemy throw the connection away."""
+        started = False
+
+        async def locked() -> T:
+            nonlocal started
+            async with self.lock:
+                started = True
+                return await service(self.session, self.caller, *args, **kwargs)
+
+        task = asyncio.ensure_future(locked())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not started:
+                task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: the field is cancelled either way
+            raise
 
 
 Info = StrawberryInfo[Context, None]
