@@ -17,8 +17,8 @@ from gateway.graphql.schema import print_sdl
 from tests.consistency import assert_consistent
 from tests.live import ADMIN, USER, LiveGateway, prepare_database
 
-# 200 documents per database in `make test`; `make fuzz` raises FUZZ_EXAMPLES.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10")) * 20
+# 100 documents per database in `make test`; `make fuzz` raises FUZZ_EXAMPLES.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10")) * 10
 SDL = print_sdl()
 # logout would revoke the fuzzer's own tokens (test_graphql covers it); all else is fair.
 MUTATIONS = ["login", "createUser", "promoteUser", "deleteUser", "createTemplate",
