@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -9,13 +10,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from gateway.app import create_app
-from gateway.cli import build_parser
+from gateway.cli import build_parser, main
 from gateway.db import migrate
 from gateway.db.models import Application, User
 from tests.conftest import DATABASES, FIXTURES, TEST_SECRET
@@ -96,7 +98,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-async def rows(db_path: Path, model: type[User] | type[Application]) -> list[object]:
+async def rows(db_path: Path, model: type[User] | type[Application]) -> list[Any]:
     settings = make_settings(f"sqlite+aiosqlite:///{db_path}")
     app = create_app(settings)
     try:
@@ -116,10 +118,8 @@ async def login(db_path: Path, username: str, password: str) -> int:
         await app.state.engine.dispose()
 
 
-def commands(parser: object = None) -> list[list[str]]:
+def commands() -> list[list[str]]:
     """Every command path of the parser: [], ["serve"], ["db", "upgrade"], …"""
-    import argparse
-
     found: list[list[str]] = []
 
     def walk(p: argparse.ArgumentParser, path: list[str]) -> None:
@@ -135,8 +135,6 @@ def commands(parser: object = None) -> list[list[str]]:
 
 @pytest.mark.parametrize("path", commands(), ids=lambda p: " ".join(p) or "gateway")
 def test_help_of_every_command(path: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    from gateway.cli import main
-
     with pytest.raises(SystemExit) as exit_info:
         main([*path, "--help"])
     assert exit_info.value.code == 0
@@ -192,8 +190,8 @@ def test_db_upgrade_takes_over_a_create_all_database(gateway: Gateway, db_path: 
 async def test_create_admin_with_password_from_stdin(migrated: Gateway, db_path: Path) -> None:
     ok(migrated("create-admin", "root", "--password-stdin", input="a-long-password\n"))
     users = await rows(db_path, User)
-    assert [(u.username, u.admin) for u in users] == [("root", True)]  # type: ignore[attr-defined]
-    assert users[0].password.startswith("$argon2id$")  # type: ignore[attr-defined]
+    assert [(u.username, u.admin) for u in users] == [("root", True)]
+    assert users[0].password.startswith("$argon2id$")
     assert await login(db_path, "root", "a-long-password") == 200
 
     taken = migrated("create-admin", "root", "--password-stdin", input="another-password\n")
@@ -214,7 +212,7 @@ async def test_create_admin_if_none_prints_the_password_once(
 
     assert ok(migrated("create-admin", "--if-none")) == ""
     users = await rows(db_path, User)
-    assert [u.username for u in users] == ["admin"]  # type: ignore[attr-defined]
+    assert [u.username for u in users] == ["admin"]
     assert await login(db_path, "admin", password) == 200
 
 
@@ -223,8 +221,8 @@ async def test_apps_add_list_revoke(migrated: Gateway, db_path: Path) -> None:
     token = ok(added).strip()
     assert len(token) >= 32 and token not in added.stderr
     stored = await rows(db_path, Application)
-    assert [a.name for a in stored] == ["web"]  # type: ignore[attr-defined]
-    token_hash = stored[0].token_hash  # type: ignore[attr-defined]
+    assert [a.name for a in stored] == ["web"]
+    token_hash = stored[0].token_hash
     assert token_hash != token and token not in token_hash
     assert token_hash == hashlib.sha256(token.encode()).hexdigest()
 
