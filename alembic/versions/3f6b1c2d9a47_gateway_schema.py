@@ -77,14 +77,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("created_at", sa.DateTime(), nullable=True))
 
     op.add_column("meme_template", sa.Column("user_id", sa.Integer(), nullable=True))
-    owner = (
-        sa.select(user.c.id).where(user.c.username == template.c.username).scalar_subquery()
-    )
+    owner = sa.select(user.c.id).where(user.c.username == template.c.username).scalar_subquery()
     op.execute(template.update().values(user_id=owner))
     op.execute(template.update().where(template.c.approved.is_(None)).values(approved=False))
-    op.execute(
-        template.update().where(template.c.posted.is_(None)).values(posted=_now())
-    )
+    op.execute(template.update().where(template.c.posted.is_(None)).values(posted=_now()))
     op.create_index("ix_meme_template_user_id", "meme_template", ["user_id"])
     with _batch("meme_template") as batch:
         batch.alter_column(
@@ -148,9 +144,7 @@ def _fill_user_gaps() -> None:
     NOT NULL columns accept (an empty password hash never verifies)."""
     bind = op.get_bind()
     for row_id in bind.scalars(sa.select(user.c.id).where(user.c.public_id.is_(None))).all():
-        bind.execute(
-            user.update().where(user.c.id == row_id).values(public_id=str(uuid.uuid4()))
-        )
+        bind.execute(user.update().where(user.c.id == row_id).values(public_id=str(uuid.uuid4())))
     for row_id in bind.scalars(sa.select(user.c.id).where(user.c.username.is_(None))).all():
         bind.execute(user.update().where(user.c.id == row_id).values(username=f"user-{row_id}"))
     bind.execute(user.update().where(user.c.password.is_(None)).values(password=""))
