@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
+from passlib.context import CryptContext
 
 from gateway.services import apps
 from gateway.tokens import issue_access_token
@@ -318,3 +319,31 @@ async def test_sign_up_needs_an_admin_without_app_token_mode(act: Actions) -> No
     response = await act.client.post("/user", data=body)
     assert response.json() == {"message": "User Token is missing!"}
     assert [u.username for u in await act.users()] == ["alice"]
+
+
+async def test_unknown_username_costs_a_real_hash_verification(
+    act: Actions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No enumeration by timing: an unknown name runs an argon2 verify (against a dummy
+    hash) just as a wrong password does; counted here rather than timed."""
+    await act.create_user("alice")
+    verified: list[str] = []
+    real_verify = CryptContext.verify
+
+    def counting_verify(self: CryptContext, secret: Any, hash: Any, *args: Any, **kw: Any) -> Any:
+        verified.append(str(hash)[:10])
+        return real_verify(self, secret, hash, *args, **kw)
+
+    monkeypatch.setattr(CryptContext, "verify", counting_verify)
+    real_verify_and_update = CryptContext.verify_and_update
+
+    def counting_update(self: CryptContext, secret: Any, hash: Any, *args: Any, **kw: Any) -> Any:
+        verified.append(str(hash)[:10])
+        return real_verify_and_update(self, secret, hash, *args, **kw)
+
+    monkeypatch.setattr(CryptContext, "verify_and_update", counting_update)
+    for username in ("nobody", "alice", "x" * 60, "nul\x00name"):
+        verified.clear()
+        response = await act.client.get("/login", auth=(username, "wrong-password"))
+        assert_could_not_verify(response)
+        assert len(verified) == 1 and verified[0].startswith("$argon2id$"), (username, verified)
