@@ -37,6 +37,9 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
             options["poolclass"] = NullPool
+        # A file cannot go away and come back as a server can; a ping would only add a
+        # statement (and a thread hop) to every request.
+        options["pool_pre_ping"] = False
         if url.get_driver_name() == "aiosqlite":
             # sqlite3 itself, one thread hop per statement instead of aiosqlite's four
             # (see gateway/db/sqlite.py); pass module=None to get aiosqlite back.
