@@ -509,7 +509,7 @@ def main() -> None:
     report = bench.report()
     print(report)
     if args.record:
-        record(Path(args.record), f"## {args.db}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        record(Path(args.record), f"### {args.db}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
                + report + "\n")
 
 
