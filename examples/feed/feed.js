@@ -68,7 +68,7 @@ async function loadScreen(append = false) {
     $("who").textContent = `Signed in as ${data.me.username}${data.me.admin ? " (admin)" : ""}`;
     const feed = data.feedConnection;
     render(feed.edges, append);
-    $("total").textContent = `${feed.totalCount} templates`;
+    $("total").textContent = `${feed.totalCount} template${feed.totalCount === 1 ? "" : "s"}`;
     state.endCursor = feed.pageInfo.endCursor;
     $("more").hidden = !feed.pageInfo.hasNextPage;
     say("");
