@@ -12,7 +12,7 @@ from starlette.requests import Request
 from strawberry.types import Info as StrawberryInfo
 
 from gateway.auth import Caller
-from gateway.graphql.loaders import Loaders, create_loaders
+from gateway.graphql.loaders import Loaders, create_loaders, finish_under
 from gateway.settings import Settings
 
 P = ParamSpec("P")
@@ -51,29 +51,13 @@ class Context:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """``service(session, caller, …)``: the same call the REST door makes.
+        """``service(session, caller, …)``: the same call the REST door makes, under
+        the lock and let finish if the field is cancelled (see ``finish_under``)."""
+        return await self.locked(lambda: service(self.session, self.caller, *args, **kwargs))
 
-        graphql-core cancels sibling fields when one fails. A call still waiting for the
-        lock is dropped; one already talking to the database is let finish first, since
-        cancelling a statement midway makes SQLAlchemy throw the connection away."""
-        started = False
-
-        async def locked() -> T:
-            nonlocal started
-            async with self.lock:
-                started = True
-                return await service(self.session, self.caller, *args, **kwargs)
-
-        task = asyncio.ensure_future(locked())
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not started:
-                task.cancel()
-            await asyncio.wait([task])
-            if not task.cancelled():
-                task.exception()  # retrieved: the field is cancelled either way
-            raise
+    async def locked(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Any other database work of a resolver, under the same rules."""
+        return await finish_under(self.lock, work)
 
 
 Info = StrawberryInfo[Context, None]

@@ -29,9 +29,8 @@ class IsAdmin(BasePermission):
     _schema_directive = Admin()
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        context = info.context
-        async with context.lock:
-            await context.caller.require_admin()
+        caller = info.context.caller
+        await info.context.locked(caller.require_admin)
         return True
 
 

@@ -38,9 +38,7 @@ def given(value: T | None) -> T | None:
 class Query(FeedQuery):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: Info) -> User:
-        context = info.context
-        async with context.lock:
-            return User.of(await context.caller.require_user())
+        return User.of(await info.context.locked(info.context.caller.require_user))
 
     @strawberry.field(extensions=admin_only())
     async def users(
