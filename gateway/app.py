@@ -14,6 +14,7 @@ from starlette.routing import Route
 from gateway.assets import static_mount
 from gateway.db.engine import create_engine, session_factory
 from gateway.graphql.app import create_graphql_app
+from gateway.graphql.persisted import PersistedQueries, query_store
 from gateway.metrics import forget_process, instrument_pool
 from gateway.middleware import (
     AppTokenMiddleware,
@@ -42,6 +43,13 @@ def create_app(settings: Settings) -> Starlette:
     instrument_pool(engine)
     # Login counters: in this process, or in Redis when REDIS_URL is set (see throttle.py).
     login_throttle = LoginThrottle.from_settings(settings)
+    # Persisted GraphQL queries: in this process, or in Redis when REDIS_URL is set.
+    persisted = query_store(settings)
+    graphql = PersistedQueries(
+        create_graphql_app(settings),
+        store=persisted,
+        persisted_only=settings.graphql_persisted_only,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
             await ensure_admin(app)
         yield
         await login_throttle.aclose()
+        await persisted.aclose()
         await engine.dispose()
         forget_process()
 
@@ -92,7 +101,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *rest_routes,
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/graphql", create_graphql_app(settings)),
+            Route("/graphql", graphql),
             *docs_routes(settings),
             static_mount(),
         ],
@@ -104,4 +113,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.login_throttle = login_throttle
+    app.state.query_store = persisted
     return app

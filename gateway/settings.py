@@ -57,6 +57,7 @@ class Settings:
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 2000
     graphql_introspection: bool = True
+    graphql_persisted_only: bool = False
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     db_pool_size: int = 5
@@ -132,6 +133,7 @@ class Settings:
             graphql_max_aliases=read("GRAPHQL_MAX_ALIASES", _positive_int, 30),
             graphql_max_tokens=read("GRAPHQL_MAX_TOKENS", _positive_int, 2000),
             graphql_introspection=read("GRAPHQL_INTROSPECTION", _boolean, True),
+            graphql_persisted_only=read("GRAPHQL_PERSISTED_ONLY", _boolean, False),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             max_body_bytes=read("MAX_BODY_BYTES", _positive_int, 1024 * 1024),
             db_pool_size=read("DB_POOL_SIZE", _positive_int, 5),
@@ -234,20 +236,6 @@ def _moment(name: str, raw: str) -> datetime | None:
             f"2027-01-31T12:00:00Z (got {raw!r})"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _log_format(raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in {"text", "json"}:
-        raise _CastError("expected text or json")
-    return value
-
-
-def _log_level(raw: str) -> str:
-    value = raw.strip().upper()
-    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise _CastError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
-    return value
 
 
 def _log_format(raw: str) -> str:
