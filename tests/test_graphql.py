@@ -376,9 +376,13 @@ async def test_database_outage_is_unavailable() -> None:
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://g.test") as client:
-            body = await gql(client, "{ me { username } }", {"x-access-token": token})
+            response = await client.post(
+                "/graphql", json={"query": "{ me { username } }"}, headers={"x-access-token": token}
+            )
     finally:
         await app.state.engine.dispose()
+    assert response.status_code == 503  # as every API request during an outage
+    body = response.json()
     assert body["data"] is None
     assert body["errors"][0]["message"] == "Service unavailable"
     assert body["errors"][0]["extensions"] == {"code": "UNAVAILABLE"}

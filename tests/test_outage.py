@@ -159,7 +159,7 @@ def api_calls(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, R
 def unavailable(name: str, response: httpx.Response) -> bool:
     if name == "graphql":
         codes = [e["extensions"]["code"] for e in response.json().get("errors", [])]
-        return codes == ["UNAVAILABLE"]
+        return response.status_code == 503 and codes == ["UNAVAILABLE"]
     return response.status_code == 503 and response.json() == {"message": "Service unavailable"}
 
 

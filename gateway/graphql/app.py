@@ -56,7 +56,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return HTMLResponse(self.graphiql_page)
 
     async def get_context(self, request: Request | Any, response: Response | Any) -> Context:
-        return Context.for_request(request, self.settings)
+        return Context.for_request(request, self.settings, response)
 
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry reads the body's ``.get("query")``: ``42`` or ``null`` would be a

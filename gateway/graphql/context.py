@@ -9,6 +9,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
+from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
 from gateway.auth import Caller
@@ -31,9 +32,12 @@ class Context:
     settings: Settings
     lock: asyncio.Lock
     loaders: Loaders = field(repr=False)
+    response: Response | None = field(default=None, repr=False)
 
     @classmethod
-    def for_request(cls, request: Request, settings: Settings) -> Context:
+    def for_request(
+        cls, request: Request, settings: Settings, response: Response | None = None
+    ) -> Context:
         session: AsyncSession = request.state.session
         lock = asyncio.Lock()
         return cls(
@@ -43,6 +47,7 @@ class Context:
             settings=settings,
             lock=lock,
             loaders=create_loaders(session, lock),
+            response=response,
         )
 
     async def call(

@@ -61,6 +61,11 @@ class GatewayErrors(SchemaExtension):
             return _with(error, original.message, original.code)
         if original is not None and outage(original):
             log.warning("database unavailable during a GraphQL operation: %r", original)
+            # Like every other API request during an outage: HTTP 503, so load
+            # balancers and clients retry elsewhere or later.
+            response = getattr(self.execution_context.context, "response", None)
+            if response is not None:
+                response.status_code = 503
             return _with(error, SERVICE_UNAVAILABLE, UNAVAILABLE)
         if error.path is None and (original is None or isinstance(original, GraphQLError)):
             if self.execution_context.graphql_document is None:
