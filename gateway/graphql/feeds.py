@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable
 from datetime import datetime
+from typing import Protocol
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.unset import UNSET
 
+from gateway.auth import Caller
 from gateway.graphql.context import Info
 from gateway.graphql.types import Template
 from gateway.services import templates
 from gateway.services.filters import Order, TemplateFilter
 from gateway.services.templates import Slice, cursor_of
+
+
+class SliceService(Protocol):
+    def __call__(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        *,
+        filters: TemplateFilter,
+        first: int | None,
+        after: str | None,
+    ) -> Awaitable[Slice]: ...
 
 
 @strawberry.enum(description="NEWEST or OLDEST by `posted` (then id); ID is the REST order.")
@@ -77,6 +93,13 @@ class TemplateConnection:
         )
 
 
+async def connection(
+    info: Info, service: SliceService, filters: TemplateFilter, first: int, after: str | None
+) -> TemplateConnection:
+    chosen = await info.context.call(service, filters=filters, first=first, after=after)
+    return TemplateConnection.of(chosen)
+
+
 @strawberry.type
 class FeedQuery:
     """Cursor-paged lists: keyset on (posted, id), so rows added while a client scrolls
@@ -99,10 +122,7 @@ class FeedQuery:
             approved=approved, username=username, search=search, since=since, until=until,
             order=order,
         )
-        chosen = await info.context.call(
-            templates.feed_slice, filters=filters, first=first, after=after
-        )
-        return TemplateConnection.of(chosen)
+        return await connection(info, templates.feed_slice, filters, first, after)
 
     @strawberry.field(description="Every template, by cursor.")
     async def templates_connection(
@@ -121,7 +141,4 @@ class FeedQuery:
             approved=approved, username=username, search=search, since=since, until=until,
             order=order,
         )
-        chosen = await info.context.call(
-            templates.templates_slice, filters=filters, first=first, after=after
-        )
-        return TemplateConnection.of(chosen)
+        return await connection(info, templates.templates_slice, filters, first, after)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Protocol
+
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -19,7 +23,22 @@ from gateway.rest.payloads import (
     user_json,
 )
 from gateway.services import templates, users
+from gateway.services.fields import Page
+from gateway.services.filters import TemplateFilter
+from gateway.services.templates import Post
 from gateway.services.users import LOGIN_CHALLENGE
+
+
+class TemplateList(Protocol):
+    def __call__(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        *,
+        filters: TemplateFilter,
+        limit: int | None,
+        offset: int | None,
+    ) -> Awaitable[Page[Post]]: ...
 
 
 def _caller(request: Request) -> Caller:
@@ -90,23 +109,17 @@ async def create_template(request: Request) -> JSONResponse:
 
 
 async def list_templates(request: Request) -> JSONResponse:
-    caller = _caller(request)
-    page = await templates.list_templates(
-        caller.session,
-        caller,
-        filters=template_filter(request),
-        limit=query_int(request, "limit"),
-        offset=query_int(request, "offset"),
-    )
-    return JSONResponse(
-        {"templates": [template_json(p) for p in page.items]},
-        headers=paging_headers(request, page),
-    )
+    return await _template_list(request, templates.list_templates)
 
 
 async def feed(request: Request) -> JSONResponse:
+    return await _template_list(request, templates.feed)
+
+
+async def _template_list(request: Request, service: TemplateList) -> JSONResponse:
+    """Both template lists: the same filters and paging, the same body and headers."""
     caller = _caller(request)
-    page = await templates.feed(
+    page = await service(
         caller.session,
         caller,
         filters=template_filter(request),
