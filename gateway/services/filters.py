@@ -15,6 +15,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
+from sqlmodel import col
 
 from gateway.db.models import MemeTemplate, User
 from gateway.errors import BadInput
@@ -67,31 +68,31 @@ class TemplateFilter:
     def clauses(self, viewer: User) -> list[Any]:
         where: list[Any] = []
         if self.approved is not None:
-            where.append(MemeTemplate.approved.is_(self.approved))
+            where.append(col(MemeTemplate.approved).is_(self.approved))
             if not self.approved and not viewer.admin:
-                where.append(MemeTemplate.user_id == viewer.id)
+                where.append(col(MemeTemplate.user_id) == viewer.id)
         if self.username is not None:
-            where.append(User.username == clean_text("username", self.username, max_length=50))
+            where.append(col(User.username) == clean_text("username", self.username, max_length=50))
         if self.search:
             term = (clean_text("search", self.search, max_length=SEARCH_MAX) or "").lower()
             where.append(
                 or_(
-                    lowered(MemeTemplate.title).contains(term, autoescape=True),
-                    lowered(MemeTemplate.description).contains(term, autoescape=True),
+                    lowered(col(MemeTemplate.title)).contains(term, autoescape=True),
+                    lowered(col(MemeTemplate.description)).contains(term, autoescape=True),
                 )
             )
         if self.since is not None:
-            where.append(MemeTemplate.posted >= _utc(self.since))
+            where.append(col(MemeTemplate.posted) >= _utc(self.since))
         if self.until is not None:
-            where.append(MemeTemplate.posted < _utc(self.until))
+            where.append(col(MemeTemplate.posted) < _utc(self.until))
         return where
 
     def order_by(self) -> list[Any]:
         if self.order is Order.NEWEST:
-            return [MemeTemplate.posted.desc(), MemeTemplate.id.desc()]
+            return [col(MemeTemplate.posted).desc(), col(MemeTemplate.id).desc()]
         if self.order is Order.OLDEST:
-            return [MemeTemplate.posted.asc(), MemeTemplate.id.asc()]
-        return [MemeTemplate.id.asc()]
+            return [col(MemeTemplate.posted).asc(), col(MemeTemplate.id).asc()]
+        return [col(MemeTemplate.id).asc()]
 
     def after(self, cursor: str) -> Any:
         """Keyset condition for the rows after ``cursor`` in this order: stable while
@@ -99,15 +100,15 @@ class TemplateFilter:
         posted, template_id = decode_cursor(cursor)
         if self.order is Order.OLDEST:
             return or_(
-                MemeTemplate.posted > posted,
-                and_(MemeTemplate.posted == posted, MemeTemplate.id > template_id),
+                col(MemeTemplate.posted) > posted,
+                and_(col(MemeTemplate.posted) == posted, col(MemeTemplate.id) > template_id),
             )
         if self.order is Order.NEWEST:
             return or_(
-                MemeTemplate.posted < posted,
-                and_(MemeTemplate.posted == posted, MemeTemplate.id < template_id),
+                col(MemeTemplate.posted) < posted,
+                and_(col(MemeTemplate.posted) == posted, col(MemeTemplate.id) < template_id),
             )
-        return MemeTemplate.id > template_id
+        return col(MemeTemplate.id) > template_id
 
 
 def parse_order(value: str | None) -> Order:

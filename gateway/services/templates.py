@@ -46,15 +46,17 @@ class Slice:
     total: int
 
 
-def _posts() -> Select[tuple[MemeTemplate, str | None]]:
-    return select(MemeTemplate, User.username).outerjoin(User, MemeTemplate.user_id == User.id)
+def _posts() -> Select[MemeTemplate, str | None]:
+    return select(MemeTemplate, col(User.username)).outerjoin(
+        User, col(MemeTemplate.user_id) == col(User.id)
+    )
 
 
-def _counted(where: Sequence[Any]) -> Select[tuple[int]]:
+def _counted(where: Sequence[Any]) -> Select[int]:
     return (
         select(func.count())
         .select_from(MemeTemplate)
-        .outerjoin(User, MemeTemplate.user_id == User.id)
+        .outerjoin(User, col(MemeTemplate.user_id) == col(User.id))
         .where(*where)
     )
 
@@ -97,7 +99,7 @@ def cursor_of(post: Post) -> str:
 
 
 def _feed_clause(user: User) -> Any:
-    return or_(MemeTemplate.approved.is_(True), MemeTemplate.user_id == user.id)
+    return or_(col(MemeTemplate.approved).is_(True), col(MemeTemplate.user_id) == user.id)
 
 
 async def list_templates(
@@ -222,7 +224,7 @@ async def users_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, U
     wanted = set(ids)
     if not wanted:
         return {}
-    users = await session.scalars(select(User).where(User.id.in_(wanted)))
+    users = await session.scalars(select(User).where(col(User.id).in_(wanted)))
     return {user.id: user for user in users if user.id is not None}
 
 
@@ -236,15 +238,15 @@ async def templates_by_user_ids(
         return {}
     rank = (
         func.row_number()
-        .over(partition_by=MemeTemplate.user_id, order_by=MemeTemplate.id)
+        .over(partition_by=col(MemeTemplate.user_id), order_by=col(MemeTemplate.id))
         .label("rank")
     )
-    ranked = select(MemeTemplate, rank).where(MemeTemplate.user_id.in_(wanted)).subquery()
+    ranked = select(MemeTemplate, rank).where(col(MemeTemplate.user_id).in_(wanted)).subquery()
     chosen = (
         select(MemeTemplate)
-        .join(ranked, MemeTemplate.id == ranked.c.id)
+        .join(ranked, col(MemeTemplate.id) == ranked.c.id)
         .where(ranked.c.rank > offset, ranked.c.rank <= offset + limit)
-        .order_by(MemeTemplate.user_id, MemeTemplate.id)
+        .order_by(col(MemeTemplate.user_id), col(MemeTemplate.id))
     )
     grouped: dict[int, list[MemeTemplate]] = defaultdict(list)
     for template in await session.scalars(chosen):
@@ -306,7 +308,7 @@ def _check_can_change(user: User, template: MemeTemplate) -> None:
 async def _post(session: AsyncSession, template_id: int) -> Post:
     if not valid_id(template_id):
         raise NotFound(NO_TEMPLATE)
-    row = (await session.execute(_posts().where(MemeTemplate.id == template_id))).first()
+    row = (await session.execute(_posts().where(col(MemeTemplate.id) == template_id))).first()
     if row is None:
         raise NotFound(NO_TEMPLATE)
     return Post(*row)

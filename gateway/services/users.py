@@ -8,6 +8,7 @@ from functools import cache
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from gateway.auth import Caller
 from gateway.db.models import User
@@ -61,7 +62,7 @@ async def authenticate(
     except BadInput:
         await passwords.verify_dummy(password)
         raise failure from None
-    user = await session.scalar(select(User).where(User.username == username))
+    user = await session.scalar(select(User).where(col(User.username) == username))
     if user is None:
         await passwords.verify_dummy(password)
         raise failure
@@ -109,7 +110,9 @@ async def logout(session: AsyncSession, caller: Caller) -> None:
     """End every token of the caller, on every process: bump token_version in the row."""
     user = await caller.require_user()
     await session.execute(
-        update(User).where(User.id == user.id).values(token_version=User.token_version + 1)
+        update(User)
+        .where(col(User.id) == user.id)
+        .values(token_version=col(User.token_version) + 1)
     )
     await session.commit()
 
@@ -121,7 +124,7 @@ async def list_users(
     await caller.require_admin()
     limit, offset = paging(limit, offset)
     total = await session.scalar(select(func.count()).select_from(User)) or 0
-    users = await session.scalars(select(User).order_by(User.id).limit(limit).offset(offset))
+    users = await session.scalars(select(User).order_by(col(User.id)).limit(limit).offset(offset))
     return Page(list(users), total, limit, offset)
 
 
@@ -168,7 +171,7 @@ async def promote_user(session: AsyncSession, caller: Caller, *, public_id: str)
     """Make a user an admin. Admins only; NotFound(NO_USER)."""
     await caller.require_admin()
     user = await _user_by_public_id(session, public_id)
-    await session.execute(update(User).where(User.id == user.id).values(admin=True))
+    await session.execute(update(User).where(col(User.id) == user.id).values(admin=True))
     await session.commit()
     user.admin = True
     return user
@@ -181,7 +184,9 @@ async def delete_user(session: AsyncSession, caller: Caller, *, public_id: str) 
     user = await _user_by_public_id(session, public_id)
     if user.admin:
         # Lock the admin rows so two admins deleting each other cannot both pass.
-        admins = await session.scalars(select(User.id).where(User.admin).with_for_update())
+        admins = await session.scalars(
+            select(col(User.id)).where(col(User.admin)).with_for_update()
+        )
         if len(list(admins)) <= 1:
             raise Conflict(LAST_ADMIN)
     await session.delete(user)
@@ -203,11 +208,13 @@ async def create_admin(
 
 
 async def has_admin(session: AsyncSession) -> bool:
-    return (await session.scalar(select(User.id).where(User.admin).limit(1))) is not None
+    return (await session.scalar(select(col(User.id)).where(col(User.admin)).limit(1))) is not None
 
 
 async def user_exists(session: AsyncSession, username: str) -> bool:
-    return (await session.scalar(select(User.id).where(User.username == username))) is not None
+    return (
+        await session.scalar(select(col(User.id)).where(col(User.username) == username))
+    ) is not None
 
 
 def valid_username(username: str | None) -> str:
@@ -233,7 +240,7 @@ async def _user_by_public_id(session: AsyncSession, public_id: str) -> User:
         clean_text("public_id", public_id, max_length=USERNAME_MAX)
     except BadInput:
         raise NotFound(NO_USER) from None
-    user = await session.scalar(select(User).where(User.public_id == public_id))
+    user = await session.scalar(select(User).where(col(User.public_id) == public_id))
     if user is None:
         raise NotFound(NO_USER)
     return user
