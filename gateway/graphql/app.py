@@ -50,13 +50,18 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response = JSONResponse(
                 http_error_body(exc.reason, code), exc.status_code, headers=headers
             )
+        context: Context | None = scope.get("state", {}).get("graphql_context")
+        if context is not None:
+            await context.settle()
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.graphiql_page)
 
     async def get_context(self, request: Request | Any, response: Response | Any) -> Context:
-        return Context.for_request(request, self.settings, response)
+        context = Context.for_request(request, self.settings, response)
+        request.state.graphql_context = context  # for __call__ to settle it
+        return context
 
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry reads the body's ``.get("query")``: ``42`` or ``null`` would be a

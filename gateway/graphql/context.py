@@ -64,5 +64,12 @@ class Context:
         """Any other database work of a resolver, under the same rules."""
         return await finish_under(self.lock, work)
 
+    async def settle(self) -> None:
+        """Wait out database work a cancelled field left running (a DataLoader batch
+        that no field awaits any more finishes in its own task), so the session is idle
+        when the request closes it."""
+        async with self.lock:
+            pass
+
 
 Info = StrawberryInfo[Context, None]
