@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from gateway.db.models import Application, User
 from gateway.errors import NOT_ADMIN, TOKEN_INVALID, TOKEN_MISSING, Forbidden, Unauthenticated
@@ -76,7 +77,9 @@ class Caller:
         if not self.token:
             raise Unauthenticated(TOKEN_MISSING)
         claims = read_claims(self.token, self.settings)
-        user = await self.session.scalar(select(User).where(User.public_id == claims.public_id))
+        user = await self.session.scalar(
+            select(User).where(col(User.public_id) == claims.public_id)
+        )
         if user is None or user.token_version != claims.version:
             raise Unauthenticated(TOKEN_INVALID)
         self.legacy_token = claims.legacy

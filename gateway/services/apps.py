@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from gateway.db.models import Application, utcnow
 from gateway.errors import (
@@ -44,11 +45,11 @@ async def add_app(
 
 
 async def list_apps(session: AsyncSession) -> list[Application]:
-    return list(await session.scalars(select(Application).order_by(Application.id)))
+    return list(await session.scalars(select(Application).order_by(col(Application.id))))
 
 
 async def revoke_app(session: AsyncSession, *, name: str) -> Application:
-    app = await session.scalar(select(Application).where(Application.name == name))
+    app = await session.scalar(select(Application).where(col(Application.name) == name))
     if app is None:
         raise NotFound(f"no application named {name!r}")
     if app.revoked_at is None:
@@ -63,7 +64,7 @@ async def check_app_token(session: AsyncSession, token: str | None) -> Applicati
     if not token:
         raise Unauthenticated(APP_TOKEN_MISSING)
     app = await session.scalar(
-        select(Application).where(Application.token_hash == hash_app_token(token))
+        select(Application).where(col(Application.token_hash) == hash_app_token(token))
     )
     if app is None or app.revoked_at is not None:
         raise Unauthenticated(APP_TOKEN_INVALID)
