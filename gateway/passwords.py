@@ -32,6 +32,7 @@ class _WerkzeugHash(PasswordHash):
 
     setting_kwds: ClassVar[tuple[str, ...]] = ()
     context_kwds: ClassVar[tuple[str, ...]] = ()
+    name: ClassVar[str]
     prefix: ClassVar[str]
 
     @classmethod
