@@ -106,7 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             static_mount(),
         ],
         middleware=middleware,
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.state.settings = settings

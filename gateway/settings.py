@@ -168,7 +168,7 @@ class _Reader:
         self.config = config
 
     def __call__(self, name: str, cast: Callable[[str], T], default: T) -> T:
-        raw = self.config(name, default=undefined if default is None else None)
+        raw: str | None = self.config(name, default=undefined if default is None else None)
         if raw is None or raw == "" and cast is not str:
             return default
         try:
@@ -183,7 +183,8 @@ class _CastError(ValueError):
 
 
 def _kind(cast: Callable[..., Any]) -> str:
-    return {int: "integer", float: "number"}.get(cast, getattr(cast, "__name__", "value"))  # type: ignore[call-overload]
+    kinds: dict[Callable[..., Any], str] = {int: "integer", float: "number"}
+    return kinds.get(cast, str(getattr(cast, "__name__", "value")))
 
 
 def _boolean(raw: str) -> bool:
