@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -96,24 +97,26 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 async def make_app(db_url: str) -> AsyncIterator[MakeApp]:
-    """Build apps on the test database (clean at the first build) with changed settings."""
-    built: list[Starlette] = []
+    """Build apps on the test database (clean at the first build) with changed settings.
+    Each app runs its lifespan as uvicorn would, so its shutdown (pool, Redis clients)
+    happens when the test ends."""
+    async with AsyncExitStack() as running:
 
-    async def make(**changes: Any) -> Starlette:
-        app = create_app(test_settings(db_url, **changes))
-        if not built:
-            engine = app.state.engine
-            if engine.dialect.name == "sqlite":
-                async with engine.begin() as conn:
-                    await conn.run_sync(SQLModel.metadata.create_all)
-            else:
-                await empty_tables(engine)
-        built.append(app)
-        return app
+        async def make(**changes: Any) -> Starlette:
+            app = create_app(test_settings(db_url, **changes))
+            if not running_apps:
+                engine = app.state.engine
+                if engine.dialect.name == "sqlite":
+                    async with engine.begin() as conn:
+                        await conn.run_sync(SQLModel.metadata.create_all)
+                else:
+                    await empty_tables(engine)
+            await running.enter_async_context(app.router.lifespan_context(app))
+            running_apps.append(app)
+            return app
 
-    yield make
-    for app in built:
-        await app.state.engine.dispose()
+        running_apps: list[Starlette] = []
+        yield make
 
 
 @pytest.fixture
