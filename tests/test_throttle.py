@@ -265,7 +265,9 @@ async def test_memory_store_stays_bounded() -> None:
 def shared_redis() -> Iterator[str]:
     url = redis_or_skip()
     yield url
-    redis.Redis.from_url(url).flushdb()
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
 
 
 @pytest.mark.slow
