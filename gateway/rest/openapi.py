@@ -25,7 +25,8 @@ from gateway.errors import (
     TOKEN_MISSING,
 )
 from gateway.rest import endpoints
-from gateway.services.fields import MAX_ID, MAX_LIMIT, MAX_OFFSET
+from gateway.services.fields import MAX_ID, MAX_LIMIT, MAX_OFFSET, TEXT_MAX
+from gateway.services.users import PASSWORD_MAX, USERNAME_MAX
 from gateway.settings import Settings
 
 SWAGGER_PAGE = Path(__file__).parent.parent / "static" / "swagger" / "index.html"
@@ -54,6 +55,7 @@ def says(message: str) -> Schema:
 
 
 STRING = {"type": "string"}
+HTTP_URL = "^[Hh][Tt][Tt][Pp][Ss]?:"  # the scheme rule of services.fields.clean_url
 NULLABLE_STRING = {"type": ["string", "null"]}
 
 SCHEMAS: dict[str, Schema] = {
@@ -79,10 +81,19 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Credentials": obj({}, {"username": STRING, "password": STRING}),
-    "NewUser": obj({"username": STRING, "password": STRING}),
+    "NewUser": obj(
+        {
+            "username": STRING | {"minLength": 1, "maxLength": USERNAME_MAX},
+            "password": STRING
+            | {"minLength": 8, "maxLength": PASSWORD_MAX, "description": "PASSWORD_MIN_LENGTH+"},
+        }
+    ),
     "TemplateFields": obj(
-        {"title": STRING, "url": STRING | {"format": "uri", "description": "http or https"}},
-        {"description": NULLABLE_STRING},
+        {
+            "title": STRING | {"minLength": 1, "maxLength": TEXT_MAX},
+            "url": STRING | {"maxLength": TEXT_MAX, "pattern": HTTP_URL},
+        },
+        {"description": NULLABLE_STRING | {"maxLength": TEXT_MAX}},
     ),
 }
 
