@@ -5,10 +5,9 @@ as a fraction of it. Environment:
 
 - ``CEILING_DATABASE_URL``: the benchmark database (any URL the gateway takes);
 - ``CEILING_DRIVER``: ``engine`` (default: the gateway's own SQLAlchemy async engine, so
-  the same driver, pool and pragmas; on SQLite that is sqlite3 with one thread hop per
-  statement, gateway/db/sqlite.py), ``aiosqlite`` (the same engine on SQLAlchemy's stock
-  aiosqlite driver: four hops per statement) or ``sqlite3`` (Python's own sqlite3 module,
-  one worker-thread hop per request, a connection per thread, no SQLAlchemy).
+  the same driver, pool and pragmas; aiosqlite on SQLite) or ``sqlite3`` (Python's own
+  sqlite3 module, one worker-thread hop per request, a connection per thread, no
+  SQLAlchemy).
 
 Serve it with ``uvicorn --app-dir bench --factory ceiling:create``.
 """
@@ -145,8 +144,6 @@ def create() -> Starlette:
     queries: ThreadQueries | EngineQueries
     if driver == "sqlite3":
         queries = ThreadQueries(url)
-    elif driver == "aiosqlite":
-        queries = EngineQueries(url, module=None)  # SQLAlchemy's own choice: aiosqlite
     else:
         queries = EngineQueries(url)
 

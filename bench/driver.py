@@ -298,12 +298,9 @@ class Bench:
         }
         ceilings = [("ceiling", {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "engine"})]
         if args.db == "sqlite" and not args.smoke:
-            ceilings += [
-                ("ceiling-aiosqlite",
-                 {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "aiosqlite"}),
-                ("ceiling-sqlite3",
-                 {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "sqlite3"}),
-            ]
+            ceilings.append(
+                ("ceiling-sqlite3", {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "sqlite3"})
+            )
         for workers in args.workers:
             for name, env in ceilings:
                 print(f"{name}, {workers} worker(s)", file=sys.stderr)
@@ -387,7 +384,7 @@ class Bench:
         for w in self.args.workers:
             for scenario in (S1, S2):
                 gw = self.find("gateway", scenario, w)
-                for ref in ("ceiling", "ceiling-aiosqlite", "ceiling-sqlite3"):
+                for ref in ("ceiling", "ceiling-sqlite3"):
                     ceiling = self.find(ref, scenario, w)
                     if gw and ceiling:
                         r = gw.rps / ceiling.rps

@@ -19,7 +19,7 @@ if body then
   wrk.headers["Content-Type"] = "application/json"
 end
 
-if ids then
+if ids and ids ~= "" then
   local first, last = ids:match("(%d+):(%d+)")
   local prepared, n, i = {}, 0, 0
   for id = tonumber(first), tonumber(last) do

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from gateway.db.sqlite import ThreadedSQLite
 from gateway.settings import Settings
 
 # The running request's SQL statement count, set only when GATEWAY_COUNT_SQL is on
@@ -40,10 +39,6 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         # A file cannot go away and come back as a server can; a ping would only add a
         # statement (and a thread hop) to every request.
         options["pool_pre_ping"] = False
-        if url.get_driver_name() == "aiosqlite":
-            # sqlite3 itself, one thread hop per statement instead of aiosqlite's four
-            # (see gateway/db/sqlite.py); pass module=None to get aiosqlite back.
-            options["module"] = ThreadedSQLite()
     else:
         options |= {
             "pool_size": settings.db_pool_size,
