@@ -495,7 +495,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workdir", default=str(BENCH / "out"))
     parser.add_argument("--postgres-url",
-                        default="postgresql+asyncpg://postgres@127.0.0.1:5432/h5_bench")
+                        default="postgresql+asyncpg://postgres@127.0.0.1:5432/gateway_bench")
     parser.add_argument("--record", help="prepend the report to this RESULTS.md")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick check that everything runs: one reference app only")

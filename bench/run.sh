@@ -3,7 +3,7 @@
 # gateway under real uvicorn (1 and 2 workers), load each with wrk, print one table.
 #
 #   BENCH_DB=sqlite|postgresql   database (default sqlite; postgresql uses BENCH_PG_URL,
-#                                default postgresql://postgres@127.0.0.1:5432/h5_bench)
+#                                default postgresql://postgres@127.0.0.1:5432/gateway_bench)
 #   BENCH_WORKERS="1 2"          uvicorn worker counts (--smoke: 1)
 #   BENCH_DURATION=10            seconds per measured run (--smoke: 1); warm-up BENCH_WARMUP=3
 #   BENCH_RECORD=bench/RESULTS.md  prepend the report to that file
@@ -32,7 +32,7 @@ fi
 
 args=(--db "${BENCH_DB:-sqlite}" --workers "$workers" --duration "$duration" --warmup "$warmup"
       --workdir "${BENCH_WORKDIR:-$root/bench/out}"
-      --postgres-url "${BENCH_PG_URL:-postgresql://postgres@127.0.0.1:5432/h5_bench}")
+      --postgres-url "${BENCH_PG_URL:-postgresql://postgres@127.0.0.1:5432/gateway_bench}")
 [ -n "${BENCH_CONNECTIONS:-}" ] && args+=(--connections "$BENCH_CONNECTIONS")
 [ -n "${BENCH_RECORD:-}" ] && args+=(--record "$BENCH_RECORD")
 if $smoke; then args+=(--smoke); fi
