@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -61,6 +60,9 @@ class LiveGateway:
     """``with LiveGateway(url, workdir) as gw:`` runs uvicorn until the block ends; the
     admin ``ADMIN`` exists (ADMIN_USERNAME at start-up)."""
 
+    with_admin = True
+    stop_timeout = 10.0
+
     def __init__(self, database_url: str, workdir: Path, **env: str) -> None:
         self.database_url = database_url
         self.workdir = workdir
@@ -87,22 +89,28 @@ class LiveGateway:
     ) -> None:
         self.stop()
 
-    def _start(self, port: int) -> None:
-        env: Mapping[str, str] = {
+    def environment(self) -> dict[str, str]:
+        """Only what the test chose: nothing of the test runner's environment leaks in."""
+        admin = {"ADMIN_USERNAME": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1]} if self.with_admin else {}
+        return {
             "PATH": os.environ.get("PATH", ""),
             "DATABASE_URL": self.database_url,
             "SECRET_KEY": TEST_SECRET,
             "PASSWORD_ARGON2_MEMORY_KIB": "1024",
             "PASSWORD_ARGON2_TIME_COST": "1",
-            "ADMIN_USERNAME": ADMIN[0],
-            "ADMIN_PASSWORD": ADMIN[1],
+            **admin,
             **self.env,
         }
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-c", SERVE, str(port)]
+
+    def _start(self, port: int) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", SERVE, str(port)],
+                self.command(port),
                 cwd=self.workdir,
-                env=dict(env),
+                env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -125,7 +133,7 @@ class LiveGateway:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
