@@ -74,8 +74,9 @@ def create_app(settings: Settings) -> Starlette:
                 log.info("created admin %r from ADMIN_USERNAME", settings.admin_username)
 
     middleware = [
-        Middleware(AccessLogMiddleware),  # outermost: its request id is on every response
+        # Outermost, so even the 500 that the access log writes for a bug carries them.
         Middleware(SecurityHeadersMiddleware),
+        Middleware(AccessLogMiddleware),  # its request id is on every response
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),

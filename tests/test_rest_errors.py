@@ -130,6 +130,8 @@ async def test_unexpected_error_is_500_with_details_only_in_the_log(
     assert_json_message(response, 500, "Internal server error")
     assert "secret detail" not in response.text
     assert "Traceback" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-request-id"]
     logged = [r for r in caplog.records if r.exc_info and "feed exploded" in str(r.exc_info[1])]
     assert logged, caplog.text
 
