@@ -35,11 +35,11 @@ GRAPHQL_OPERATION = "graphql_operation"
 
 
 class AccessLogMiddleware:
-    """The outermost middleware. Gives every request an id (the client's X-Request-ID
-    when sane, else a new one) and returns it on every response, errors included; writes
-    one access-log line and counts the request once it is answered. An exception no
-    inner handler answered becomes 503 (database unreachable) or 500 here, so even those
-    responses carry the id and get their line."""
+    """Just inside the security headers. Gives every request an id (the client's
+    X-Request-ID when sane, else a new one) and returns it on every response, errors
+    included; writes one access-log line and counts the request once it is answered. An
+    exception no inner handler answered becomes 503 (database unreachable) or 500 here,
+    so even those responses carry the id and get their line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
