@@ -112,11 +112,3 @@ def read_claims(token: str, settings: Settings) -> AccessClaims:
     if not legacy_tokens_accepted(settings):
         raise Unauthenticated(TOKEN_INVALID)
     return read_legacy_token(token, secret=settings.legacy_secret_key or settings.secret_key)
-
-
-async def require_user(caller: Caller) -> User:
-    return await caller.require_user()
-
-
-async def require_admin(caller: Caller) -> User:
-    return await caller.require_admin()

@@ -9,11 +9,10 @@ from typing import Protocol
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.types.unset import UNSET
 
 from gateway.auth import Caller
 from gateway.graphql.context import Info
-from gateway.graphql.types import Template
+from gateway.graphql.types import Template, given
 from gateway.services import templates
 from gateway.services.filters import Order, TemplateFilter
 from gateway.services.templates import Slice, cursor_of
@@ -48,17 +47,13 @@ def template_filter(
     order: TemplateOrder | None = None,
 ) -> TemplateFilter:
     """The service's filter from GraphQL arguments (UNSET and null both mean "any")."""
-
-    def given(value: object) -> object:
-        return None if value is UNSET else value
-
     chosen = given(order)
     return TemplateFilter(
-        approved=given(approved),  # type: ignore[arg-type]
-        username=given(username),  # type: ignore[arg-type]
-        search=given(search),  # type: ignore[arg-type]
-        since=given(since),  # type: ignore[arg-type]
-        until=given(until),  # type: ignore[arg-type]
+        approved=given(approved),
+        username=given(username),
+        search=given(search),
+        since=given(since),
+        until=given(until),
         order=Order(chosen.value) if isinstance(chosen, TemplateOrder) else Order.ID,
     )
 

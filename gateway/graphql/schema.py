@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -22,16 +22,9 @@ from gateway.graphql.context import Info
 from gateway.graphql.errors import GatewayErrors
 from gateway.graphql.feeds import FeedQuery, TemplateOrder, template_filter
 from gateway.graphql.permissions import admin_only
-from gateway.graphql.types import LoginResult, Template, User
+from gateway.graphql.types import LoginResult, Template, User, given
 from gateway.services import templates, users
 from gateway.settings import Settings
-
-T = TypeVar("T")
-
-
-def given(value: T | None) -> T | None:
-    """An optional argument the client left out reads as None."""
-    return None if value is UNSET else value
 
 
 @strawberry.type

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
+from strawberry.types.unset import UNSET
 
 from gateway.db import models
 from gateway.graphql.context import Info
 from gateway.services.templates import Post
+
+T = TypeVar("T")
+
+
+def given(value: T | None) -> T | None:
+    """An optional argument the client left out (UNSET) reads as None."""
+    return None if value is UNSET else value
 
 
 @strawberry.type(description="A person who signs in; the password hash is never exposed.")
