@@ -7,7 +7,9 @@ as a fraction of it. Environment:
 - ``CEILING_DRIVER``: ``engine`` (default: the gateway's own SQLAlchemy async engine, so
   the same driver, pool and pragmas; aiosqlite on SQLite) or ``sqlite3`` (Python's own
   sqlite3 module, one worker-thread hop per request, a connection per thread, no
-  SQLAlchemy).
+  SQLAlchemy);
+- ``CEILING_FEED_USER_ID``: whose feed ``/`` is (the user the gateway's scenarios sign in as);
+- ``CEILING_COUNT_SQL``: ``true`` adds ``X-SQL-Statements`` (as ``GATEWAY_COUNT_SQL`` does).
 
 Serve it with ``uvicorn --app-dir bench --factory ceiling:create``.
 """
@@ -47,7 +49,6 @@ FEED = (
     POSTS + "WHERE meme_template.approved IS true OR meme_template.user_id = {p} "
     "ORDER BY meme_template.id LIMIT {p} OFFSET {p}"
 )
-FEED_USER_ID = 2  # user01, the caller the gateway's scenarios log in as
 
 
 def _posted(value: Any) -> str:
@@ -73,8 +74,9 @@ def _template(row: Any) -> dict[str, Any]:
 class EngineQueries:
     """The gateway's engine (same driver, pool and pragmas), raw SQL on a pooled connection."""
 
-    def __init__(self, url: str, **overrides: Any) -> None:
-        self.engine = create_engine(Settings(database_url=url, count_sql=True), **overrides)
+    def __init__(self, url: str, feed_user_id: int, *, count_sql: bool) -> None:
+        self.engine = create_engine(Settings(database_url=url, count_sql=count_sql))
+        self.feed_user_id = feed_user_id
         self.one_sql = _numbered(ONE, url)
         self.feed_sql = _numbered(FEED, url)
 
@@ -85,7 +87,7 @@ class EngineQueries:
 
     async def feed(self, limit: int) -> list[Any]:
         async with self.engine.connect() as conn:
-            result = await conn.exec_driver_sql(self.feed_sql, (FEED_USER_ID, limit, 0))
+            result = await conn.exec_driver_sql(self.feed_sql, (self.feed_user_id, limit, 0))
             return list(result.all())
 
     async def close(self) -> None:
@@ -104,8 +106,9 @@ class ThreadQueries:
     """Python's sqlite3: each request is one hop to a worker thread, which runs the
     statement and fetches every row before coming back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, feed_user_id: int) -> None:
         self.path = make_url(url).database
+        self.feed_user_id = feed_user_id
         self.local = threading.local()
         self.one_sql = ONE.format(p="?")
         self.feed_sql = FEED.format(p="?")
@@ -132,7 +135,7 @@ class ThreadQueries:
         return rows[0] if rows else None
 
     async def feed(self, limit: int) -> list[Any]:
-        return await self._run(self.feed_sql, (FEED_USER_ID, limit, 0))
+        return await self._run(self.feed_sql, (self.feed_user_id, limit, 0))
 
     async def close(self) -> None:
         pass
@@ -141,11 +144,13 @@ class ThreadQueries:
 def create() -> Starlette:
     url = to_async_url(os.environ["CEILING_DATABASE_URL"])
     driver = os.environ.get("CEILING_DRIVER", "engine")
+    feed_user_id = int(os.environ.get("CEILING_FEED_USER_ID", "1"))
+    count_sql = os.environ.get("CEILING_COUNT_SQL", "").lower() == "true"
     queries: ThreadQueries | EngineQueries
     if driver == "sqlite3":
-        queries = ThreadQueries(url)
+        queries = ThreadQueries(url, feed_user_id)
     else:
-        queries = EngineQueries(url)
+        queries = EngineQueries(url, feed_user_id, count_sql=count_sql)
 
     async def one(request: Request) -> JSONResponse:
         row = await queries.one(request.path_params["template_id"])
@@ -171,7 +176,6 @@ def create() -> Starlette:
             Route("/", feed),
             Route("/healthz", healthz),
         ],
-        # The gateway runs the benchmark with the same statement counter on.
-        middleware=[Middleware(SqlCountMiddleware)],
+        middleware=[Middleware(SqlCountMiddleware)] if count_sql else [],
         lifespan=lifespan,
     )

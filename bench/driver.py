@@ -1,11 +1,14 @@
 """The benchmark driver: seed, start real uvicorn processes, load them with wrk, print one table.
 
 Run it through ``bench/run.sh`` (``make bench``); see bench/RESULTS.md for what it measures.
+Every server of a worker count is started first and the scenarios then load them in turn,
+round after round, so each ratio compares figures taken minutes apart at most.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -20,6 +23,7 @@ import urllib.request
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -30,16 +34,20 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 LUA = BENCH / "wrk.lua"
 SECRET = "bench-secret-key-long-enough-for-hs256-signing"
-LOGIN_USER = seed.username(1)
+# The screen a frontend asks for in one request (the issue's and the README's example).
 GRAPHQL_SCREEN = (
-    "{ me { username } feed(limit: %d) { id title url posted author { username } } }"
+    "{ me { username admin } feed(limit: %d) { id title url description posted approved "
+    "username author { username } } }"
 )
 PROBE_DELAY_MS = 10  # the /healthz probe: one connection, a request every 10 ms
+ROUNDS = 2
 
-S1, S2, S3, S4, S5 = (
-    "1 template by id", "2 REST feed", "3 GraphQL feed", "4 login (Basic)", "5 /healthz under 4"
+BY_ID, FEED, GRAPHQL, HEALTHZ, LOGIN, UNDER_LOGIN = (
+    "1 template by id", "2 REST feed", "3 GraphQL screen", "6 /healthz", "4 login (Basic)",
+    "5 /healthz under 4",
 )
 IDLE = "  /healthz idle probe"
+GATEWAY, CEILING, CEILING_SQLITE3 = "gateway", "ceiling", "ceiling-sqlite3"
 
 
 @dataclass
@@ -73,6 +81,7 @@ class Row:
             return [self.app, self.scenario, str(self.workers), "n/a", "", "", "", "", "",
                     self.sql, self.note]
         first, last = self.runs[0], self.runs[-1]
+        measured = bool(last.rss_mb)
         return [
             self.app,
             self.scenario,
@@ -81,8 +90,8 @@ class Row:
             f"{statistics.fmean(r.p50_ms for r in self.runs):.2f}",
             f"{self.p99:.2f}",
             str(sum(r.failures for r in self.runs)),
-            f"{sum(first.rss_mb):.0f} → {sum(last.rss_mb):.0f}",
-            f"{max(last.rss_mb):.0f}",
+            f"{sum(first.rss_mb):.0f} → {sum(last.rss_mb):.0f}" if measured else "-",
+            f"{max(last.rss_mb):.0f}" if measured else "-",
             self.sql,
             " / ".join(f"{r.rps:.0f}" for r in self.runs) + (f"; {self.note}" if self.note else ""),
         ]
@@ -152,6 +161,20 @@ class Server:
             self.proc.wait()
 
 
+@dataclass
+class Target:
+    """One server under load: one the benchmark started, or a peer it only reaches."""
+
+    app: str
+    base: str
+    feed_path: str
+    token: str | None = None
+    server: Server | None = None
+
+    def rss_mb(self) -> list[float]:
+        return self.server.rss_mb() if self.server else []
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -173,14 +196,48 @@ def http(
         return 0, {}, b""
 
 
-def wrk_start(
-    url: str, seconds: int, *, connections: int, env: dict[str, str]
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-         "-s", str(LUA), url],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+def get_json(url: str, token: str | None = None) -> Any:
+    status, _, content = http(url, headers={"x-access-token": token} if token else {})
+    if status != 200:
+        raise SystemExit(f"GET {url} answered {status}: {content[:200]!r}")
+    return json.loads(content)
+
+
+@dataclass
+class Load:
+    """What wrk sends: a path and the wrk.lua settings (token, method, body, ids, pace)."""
+
+    path: str
+    connections: int
+    threads: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, base: str, seconds: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            ["wrk", f"-t{min(self.threads, self.connections)}", f"-c{self.connections}",
+             f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), base + self.path],
+            env={**os.environ, **self.env}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+
+    def probe(self, base: str) -> tuple[int, dict[str, str], bytes]:
+        """One request outside the load, as wrk would send it."""
+        headers = {}
+        if "BENCH_TOKEN" in self.env:
+            headers["x-access-token"] = self.env["BENCH_TOKEN"]
+        if "BENCH_BASIC" in self.env:
+            headers["Authorization"] = self.env["BENCH_BASIC"]
+        body = self.env.get("BENCH_BODY")
+        if body:
+            headers["Content-Type"] = "application/json"
+        path = self.path
+        if "BENCH_IDS" in self.env:
+            path = f"/template/{self.env['BENCH_IDS'].split(',')[0]}"
+        status, got, content = http(
+            base + path, method=self.env.get("BENCH_METHOD", "GET"), headers=headers,
+            body=body.encode() if body else None,
+        )
+        return status, {k.lower(): v for k, v in got.items()}, content
 
 
 def wrk_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -202,33 +259,71 @@ def to_run(result: dict[str, Any], rss: list[float]) -> Run:
     )
 
 
+# ---- the rows: the standard ones, or a copy of the peer's -------------------------------
+
+
 @dataclass
-class Scenario:
-    name: str
-    path: str
-    env: dict[str, str]
-    connections: int
-    method: str = "GET"
-    body: str | None = None
+class Rows:
+    posts: list[seed.Post]
+    reader: str  # who the scenarios sign in as
+    admin: str
+    feed_size: int
 
-    def headers(self) -> dict[str, str]:
-        headers = {}
-        if "BENCH_TOKEN" in self.env:
-            headers["x-access-token"] = self.env["BENCH_TOKEN"]
-        if "BENCH_BASIC" in self.env:
-            headers["Authorization"] = self.env["BENCH_BASIC"]
-        if self.body:
-            headers["Content-Type"] = "application/json"
-        return headers
 
-    def probe(self, server: Server, path: str | None = None) -> tuple[int, str, bytes]:
-        """One request outside the load: its status and its X-SQL-Statements count."""
-        status, headers, content = http(
-            server.base + (path or self.path), method=self.method, headers=self.headers(),
-            body=self.body.encode() if self.body else None,
+def standard_rows() -> Rows:
+    posts = seed.standard_posts()
+    feed = [p for p in posts if p.approved or p.owner == seed.READER]
+    return Rows(posts, seed.READER, seed.ADMIN, len(feed))
+
+
+def peer_rows(peer: str, token: str) -> Rows:
+    """The peer's templates as its own API lists them (``GET /template``), so the gateway
+    serves exactly the same rows. Whose token it is shows in the feed (``GET /``): its
+    unapproved rows are the caller's own; with none, any user without templates reads the
+    same feed."""
+    listed = get_json(f"{peer}/template", token)["templates"]
+    feed = get_json(f"{peer}/", token)["templates"]
+    posts = [
+        seed.Post(
+            id=t["id"], title=t["title"], url=t["url"], description=t.get("description"),
+            owner=t.get("username") or t.get("user_id"),
+            posted=parsedate_to_datetime(t["posted"]) if t.get("posted") else seed.EPOCH,
+            approved=bool(t.get("approved")),
         )
-        lowered = {k.lower(): v for k, v in headers.items()}
-        return status, lowered.get("x-sql-statements", "?"), content
+        for t in listed
+    ]
+    own = {t.get("username") or t.get("user_id") for t in feed if not t.get("approved")}
+    if len(own) > 1:
+        raise SystemExit(f"the peer's feed holds unapproved rows of several users: {own}")
+    owners = {p.owner for p in posts}
+    reader = own.pop() if own else _unused("bench-reader", owners)
+    return Rows(posts, str(reader), _unused("bench-admin", owners | {reader}), len(feed))
+
+
+def _unused(name: str, taken: set[Any]) -> str:
+    while name in taken:
+        name += "-"
+    return name
+
+
+def same_rows(gateway: Target, peer: Target) -> None:
+    """Stop unless both serve the same feed, row for row (what the original writes)."""
+    keys = ("id", "title", "url", "description", "posted", "approved", "user_id")
+
+    def rows(target: Target) -> list[tuple[Any, ...]]:
+        got = get_json(target.base + target.feed_path, target.token)["templates"]
+        return sorted(tuple(bool(t[k]) if k == "approved" else t[k] for k in keys) for t in got)
+
+    mine, theirs = rows(gateway), rows(peer)
+    if mine != theirs:
+        only_mine, only_theirs = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+        raise SystemExit(
+            f"the gateway and the peer serve different feeds ({len(mine)} and {len(theirs)} "
+            f"rows); first rows only in one: {only_mine[:1]} / {only_theirs[:1]}"
+        )
+
+
+# ---- the benchmark -------------------------------------------------------------------------
 
 
 class Bench:
@@ -243,134 +338,167 @@ class Bench:
             self.url = args.postgres_url
         # raw argon2 verifies per second, measured right before each login storm
         self.argon2: dict[int, float] = {}
-        self.graphql_sql: dict[int, str] = {}
+        self.data = peer_rows(args.peer, args.peer_token) if args.peer else standard_rows()
+        self.ids = ",".join(str(p.id) for p in self.data.posts)
 
-    def measure(
-        self, server: Server, row: Row, scenario: Scenario, *, warmup: bool = True
-    ) -> None:
-        url = server.base + scenario.path
-        env = scenario.env | {"BENCH_METHOD": scenario.method}
-        if scenario.body:
-            env["BENCH_BODY"] = scenario.body
+    def load(self, path: str, token: str | None = None, **env: str) -> Load:
+        settings = {"BENCH_TOKEN": token} if token else {}
+        return Load(path, self.args.connections, self.args.threads, settings | env)
+
+    def measure(self, row: Row, target: Target, load: Load, *, warmup: bool = True) -> None:
         if warmup and self.args.warmup:
-            wrk_result(wrk_start(url, self.args.warmup, connections=scenario.connections,
-                                 env=env))
-        for _ in range(2):
-            result = wrk_result(wrk_start(url, self.args.duration,
-                                          connections=scenario.connections, env=env))
-            row.runs.append(to_run(result, server.rss_mb()))
+            wrk_result(load.start(target.base, self.args.warmup))
+        result = wrk_result(load.start(target.base, self.args.duration))
+        row.runs.append(to_run(result, target.rss_mb()))
 
-    def run_app(self, app: str, factory: str, env: dict[str, str], workers: int,
-                scenarios: list[Scenario]) -> Server:
-        server = Server(factory, env, workers, self.workdir)
-        try:
-            for scenario in scenarios:
-                row = Row(app, scenario.name, workers)
-                self.rows.append(row)
-                status, sql, content = scenario.probe(server)
-                if status != 200:
-                    row.note = f"skipped: probe answered {status} {content[:80]!r}"
-                    continue
-                row.sql = sql
-                self.measure(server, row, scenario)
-        finally:
-            server.stop()
-        return server
+    def row(self, target: Target, scenario: str, workers: int) -> Row:
+        found = self.find(target.app, scenario, workers, measured=False)
+        if found is None:
+            found = Row(target.app, scenario, workers)
+            self.rows.append(found)
+        return found
 
-    def data_scenarios(self, token: str) -> list[Scenario]:
-        auth = {"BENCH_TOKEN": token}
-        c = self.args.connections
-        return [
-            Scenario(S1, "/template/1", auth | {"BENCH_IDS": f"1:{seed.TEMPLATES}"}, c),
-            Scenario(S2, "/?limit=100", auth, c),
-        ]
+    def compare(self, scenario: str, workers: int, loads: list[tuple[Target, Load]]) -> None:
+        """One scenario on several servers: each probed once, then loaded in turn, round
+        after round (a warm-up before each server's first round)."""
+        ready = []
+        for target, load in loads:
+            row = self.row(target, scenario, workers)
+            status, _, content = load.probe(target.base)
+            if status != 200 or b'"errors"' in content:
+                row.note = f"skipped: probe answered {status} {content[:80]!r}"
+            else:
+                ready.append((row, target, load))
+        for round_ in range(ROUNDS):
+            for row, target, load in ready:
+                self.measure(row, target, load, warmup=round_ == 0)
 
     def run(self) -> None:
         args = self.args
         print(f"seeding {self.url}", file=sys.stderr)
-        import asyncio
-        asyncio.run(seed.seed(self.url))
+        ids = asyncio.run(
+            seed.seed(self.url, self.data.posts, reader=self.data.reader, admin=self.data.admin)
+        )
         gateway_env = {
             "DATABASE_URL": self.url,
             "SECRET_KEY": SECRET,
-            "GATEWAY_COUNT_SQL": "true",
             "TOKEN_TTL_SECONDS": "86400",
+            "LOG_LEVEL": os.environ.get("BENCH_GATEWAY_LOG_LEVEL", "INFO"),
         }
-        ceilings = [("ceiling", {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "engine"})]
+        ceiling_env = {"CEILING_DATABASE_URL": self.url,
+                       "CEILING_FEED_USER_ID": str(ids[self.data.reader])}
+        ceilings = [(CEILING, {"CEILING_DRIVER": "engine"})]
         if args.db == "sqlite" and not args.smoke:
-            ceilings.append(
-                ("ceiling-sqlite3", {"CEILING_DATABASE_URL": self.url, "CEILING_DRIVER": "sqlite3"})
-            )
-        for workers in args.workers:
-            for name, env in ceilings:
-                print(f"{name}, {workers} worker(s)", file=sys.stderr)
-                self.run_app(name, "ceiling:create", env, workers, self.data_scenarios("-"))
-            print(f"gateway, {workers} worker(s)", file=sys.stderr)
-            self.run_gateway(gateway_env, workers)
-
-    def run_gateway(self, env: dict[str, str], workers: int) -> None:
-        server = Server("gateway_app:create", env, workers, self.workdir)
+            ceilings.append((CEILING_SQLITE3, {"CEILING_DRIVER": "sqlite3"}))
+        # The SQL counts come from a one-worker gateway of its own, so that the gateway
+        # under load runs with the default settings.
+        counting = Server("gateway.asgi:create", gateway_env | {"GATEWAY_COUNT_SQL": "true"},
+                          1, self.workdir)
         try:
-            password = seed.password_of(LOGIN_USER)
-            basic = "Basic " + base64.b64encode(f"{LOGIN_USER}:{password}".encode()).decode()
-            status, _, content = http(server.base + "/login", headers={"Authorization": basic})
-            if status != 200:
-                raise SystemExit(f"gateway login failed: {status} {content[:200]!r}")
-            token = json.loads(content)["token"]
-            scenarios = self.data_scenarios(token)
-            scenarios.append(Scenario(
-                S3, "/graphql", {"BENCH_TOKEN": token}, self.args.connections, method="POST",
-                body=json.dumps({"query": GRAPHQL_SCREEN % 100}),
-            ))
-            for scenario in scenarios:
-                row = Row("gateway", scenario.name, workers)
-                self.rows.append(row)
-                status, sql, content = scenario.probe(server)
-                if status != 200 or b'"errors"' in content:
-                    row.note = f"skipped: probe answered {status} {content[:80]!r}"
-                    continue
-                row.sql = sql
-                if scenario.name == S3:
-                    ten = json.dumps({"query": GRAPHQL_SCREEN % 10}).encode()
-                    _, headers, _ = http(server.base + "/graphql", method="POST",
-                                         headers=scenario.headers(), body=ten)
-                    row.sql = f"{sql} (limit 10: {headers.get('x-sql-statements', '?')})"
-                self.measure(server, row, scenario)
-            self.login_storm(server, basic, workers)
+            for workers in args.workers:
+                servers: list[Server] = []
+                try:
+                    targets = []
+                    for name, env in ceilings:
+                        print(f"starting {name}, {workers} worker(s)", file=sys.stderr)
+                        server = Server("ceiling:create", ceiling_env | env, workers,
+                                        self.workdir)
+                        servers.append(server)
+                        targets.append(Target(name, server.base, "/?limit=1000", server=server))
+                    print(f"starting gateway, {workers} worker(s)", file=sys.stderr)
+                    server = Server("gateway.asgi:create", gateway_env, workers, self.workdir)
+                    servers.append(server)
+                    gateway = Target(GATEWAY, server.base, "/?limit=1000",
+                                     token=self.sign_in(server.base), server=server)
+                    peers = []
+                    if args.peer:
+                        peers = [Target(args.peer_name, args.peer.rstrip("/"), "/",
+                                        token=args.peer_token)]
+                        same_rows(gateway, peers[0])
+                    self.run_workers(workers, gateway, peers, targets, counting)
+                finally:
+                    for server in servers:
+                        server.stop()
         finally:
-            server.stop()
+            counting.stop()
 
-    def login_storm(self, server: Server, basic: str, workers: int) -> None:
-        login = Scenario(S4, "/login", {"BENCH_BASIC": basic}, 4 * workers)
-        probe = Scenario(IDLE, "/healthz", {"BENCH_DELAY": str(PROBE_DELAY_MS)}, 1)
-        idle = Row("gateway", IDLE, workers, sql=probe.probe(server)[1])
-        self.rows.append(idle)
-        self.measure(server, idle, probe, warmup=False)
+    def sign_in(self, base: str) -> str:
+        status, _, content = http(base + "/login", headers={"Authorization": self.basic()})
+        if status != 200:
+            raise SystemExit(f"gateway login failed: {status} {content[:200]!r}")
+        token: str = json.loads(content)["token"]
+        return token
+
+    def basic(self) -> str:
+        name = self.data.reader
+        pair = f"{name}:{seed.password_of(name)}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def run_workers(self, workers: int, gateway: Target, peers: list[Target],
+                    ceilings: list[Target], counting: Server) -> None:
+        everyone = [gateway, *peers, *ceilings]
+        self.compare(BY_ID, workers, [
+            (t, self.load("/template/1", t.token, BENCH_IDS=self.ids)) for t in everyone])
+        self.compare(FEED, workers, [(t, self.load(t.feed_path, t.token)) for t in everyone])
+        screen = json.dumps({"query": GRAPHQL_SCREEN % self.data.feed_size})
+        self.compare(GRAPHQL, workers, [
+            (gateway, self.load("/graphql", gateway.token, BENCH_METHOD="POST",
+                                BENCH_BODY=screen))])
+        self.compare(HEALTHZ, workers, [
+            (t, self.load("/healthz")) for t in [gateway, *ceilings[:1]]])
+        self.count_sql(workers, counting)
+        self.login_storm(gateway, workers)
+
+    def count_sql(self, workers: int, counting: Server) -> None:
+        """X-SQL-Statements of one request per scenario, on the counting gateway."""
+        token = self.sign_in(counting.base)
+
+        def count(load: Load) -> str:
+            return load.probe(counting.base)[1].get("x-sql-statements", "?")
+
+        def screen(limit: int) -> Load:
+            body = json.dumps({"query": GRAPHQL_SCREEN % limit})
+            return self.load("/graphql", token, BENCH_METHOD="POST", BENCH_BODY=body)
+
+        counts = {
+            BY_ID: count(self.load("/template/1", token, BENCH_IDS=self.ids)),
+            FEED: count(self.load("/?limit=1000", token)),
+            GRAPHQL: f"{count(screen(self.data.feed_size))} (limit 10: {count(screen(10))})",
+            HEALTHZ: count(self.load("/healthz")),
+        }
+        for scenario, sql in counts.items():
+            row = self.find(GATEWAY, scenario, workers, measured=False)
+            if row is not None:
+                row.sql = sql
+
+    def login_storm(self, gateway: Target, workers: int) -> None:
+        login = Load("/login", 4 * workers, self.args.threads, {"BENCH_BASIC": self.basic()})
+        probe = Load("/healthz", 1, 1, {"BENCH_DELAY": str(PROBE_DELAY_MS)})
+        idle = self.row(gateway, IDLE, workers)
+        idle.sql = "0"
+        for _ in range(ROUNDS):
+            self.measure(idle, gateway, probe, warmup=False)
         self.argon2[workers] = argon2_rate(self.args.duration)
-        storm = Row("gateway", S4, workers, sql=login.probe(server)[1])
-        during = Row("gateway", S5, workers, sql=idle.sql)
-        self.rows += [storm, during]
+        storm, during = self.row(gateway, LOGIN, workers), self.row(gateway, UNDER_LOGIN, workers)
+        storm.sql, during.sql = "1", "0"
         if self.args.warmup:
-            wrk_result(wrk_start(server.base + "/login", self.args.warmup,
-                                 connections=login.connections, env=login.env))
-        for _ in range(2):
-            hashing = wrk_start(server.base + "/login", self.args.duration,
-                                connections=login.connections, env=login.env)
+            wrk_result(login.start(gateway.base, self.args.warmup))
+        for _ in range(ROUNDS):
+            hashing = login.start(gateway.base, self.args.duration)
             time.sleep(0.2)  # let the storm start before the probe does
-            probing = wrk_start(server.base + "/healthz", max(1, self.args.duration - 1),
-                                connections=1, env=probe.env)
-            probed = wrk_result(probing)
-            hashed = wrk_result(hashing)
-            rss = server.rss_mb()
+            probing = probe.start(gateway.base, max(1, self.args.duration - 1))
+            probed, hashed = wrk_result(probing), wrk_result(hashing)
+            rss = gateway.rss_mb()
             storm.runs.append(to_run(hashed, rss))
             during.runs.append(to_run(probed, rss))
 
-    # ---- the report -------------------------------------------------------------------
+    # ---- the report -----------------------------------------------------------------------
 
-    def find(self, app: str, scenario: str, workers: int) -> Row | None:
+    def find(self, app: str, scenario: str, workers: int, *, measured: bool = True) -> Row | None:
         for row in self.rows:
-            if (row.app, row.scenario, row.workers) == (app, scenario, workers) and row.runs:
-                return row
+            if (row.app, row.scenario, row.workers) == (app, scenario, workers):
+                if row.runs or not measured:
+                    return row
         return None
 
     def ratios(self) -> list[tuple[str, str, str, str]]:
@@ -381,43 +509,49 @@ class Bench:
             verdict = "n/a" if ok is None else ("met" if ok else "MISSED")
             out.append((target, what, f"{shown} (goal {goal})", verdict))
 
+        def ratio(scenario: str, w: int, app: str, other: str) -> float | None:
+            mine, theirs = self.find(app, scenario, w), self.find(other, scenario, w)
+            return mine.rps / theirs.rps if mine and theirs and theirs.rps else None
+
         for w in self.args.workers:
-            for scenario in (S1, S2):
-                gw = self.find("gateway", scenario, w)
-                for ref in ("ceiling", "ceiling-sqlite3"):
-                    ceiling = self.find(ref, scenario, w)
-                    if gw and ceiling:
-                        r = gw.rps / ceiling.rps
-                        add("1" if ref == "ceiling" else "5", f"{scenario}, {w}w: gateway / {ref}",
-                            r, "≥ 0.60" if ref == "ceiling" else "info",
-                            r >= 0.6 if ref == "ceiling" else None)
-            gql, feed = self.find("gateway", S3, w), self.find("gateway", S2, w)
+            for scenario in (BY_ID, FEED):
+                if self.args.peer:
+                    r = ratio(scenario, w, GATEWAY, self.args.peer_name)
+                    add("1", f"{scenario}, {w}w: gateway / {self.args.peer_name}", r,
+                        "≥ 3.00", None if r is None else r >= 3)
+                for ceiling in (CEILING, CEILING_SQLITE3):
+                    r = ratio(scenario, w, GATEWAY, ceiling)
+                    if r is not None:
+                        add("info", f"{scenario}, {w}w: gateway / {ceiling}", r, "-", None)
+            gql, feed = self.find(GATEWAY, GRAPHQL, w), self.find(GATEWAY, FEED, w)
             if gql and feed:
                 r = gql.rps / feed.rps
-                add("2", f"{S3}, {w}w: GraphQL / REST feed req/s", r, "≥ 0.70", r >= 0.7)
+                add("2", f"{GRAPHQL}, {w}w: GraphQL screen / REST feed", r, "≥ 0.70", r >= 0.7)
                 counts = gql.sql.replace("(limit 10:", "").replace(")", "").split()
-                add("2", f"{S3}, {w}w: SQL for limit 100 = limit 10 ({gql.sql})", None,
-                    "equal", len(set(counts)) == 1)
-            else:
-                add("2", f"{S3}, {w}w", None, "≥ 0.70", None)
-            storm = self.find("gateway", S4, w)
+                add("2", f"{GRAPHQL}, {w}w: SQL for limit {self.data.feed_size} = limit 10 "
+                    f"({gql.sql})", None, "equal", len(set(counts)) == 1 and "?" not in counts)
+            r = ratio(HEALTHZ, w, GATEWAY, CEILING)
+            add("3", f"{HEALTHZ}, {w}w: gateway / bare Starlette", r, "≥ 0.50",
+                None if r is None else r >= 0.5)
+            storm = self.find(GATEWAY, LOGIN, w)
             if storm and w in self.argon2:
                 r = storm.rps / self.argon2[w]
-                add("3", f"{S4}, {w}w: login / raw argon2 ({self.argon2[w]:.1f}/s)", r,
+                add("4", f"{LOGIN}, {w}w: login / raw argon2 ({self.argon2[w]:.1f}/s)", r,
                     "≥ 0.80", r >= 0.8)
-            idle, during = self.find("gateway", IDLE, w), self.find("gateway", S5, w)
+            idle, during = self.find(GATEWAY, IDLE, w), self.find(GATEWAY, UNDER_LOGIN, w)
             if idle and during:
                 r = during.p99 / idle.p99
-                add("3", f"{S5}, {w}w: p99 {during.p99:.1f} / idle {idle.p99:.1f} ms", r,
-                    "≤ 3", r <= 3)
+                add("4", f"{UNDER_LOGIN}, {w}w: p99 {during.p99:.1f} / idle {idle.p99:.1f} ms",
+                    r, "≤ 3", r <= 3)
         failures = sum(r.failures for row in self.rows for r in row.runs)
         add("4", "non-2xx responses, all scenarios", failures, "0", failures == 0)
-        per_worker = max((max(r.rss_mb) for row in self.rows for r in row.runs if r.rss_mb),
-                         default=0.0)
-        add("4", "largest worker RSS, MB", per_worker, "≤ 150", per_worker <= 150)
+        gateway_rss = [max(r.rss_mb) for row in self.rows if row.app == GATEWAY
+                       for r in row.runs if r.rss_mb]
+        per_worker = max(gateway_rss, default=0.0)
+        add("4", "largest gateway worker RSS, MB", per_worker, "≤ 150", per_worker <= 150)
         growth = max(
-            (sum(row.runs[1].rss_mb) - sum(row.runs[0].rss_mb) for row in self.rows
-             if row.app == "gateway" and len(row.runs) == 2),
+            (sum(row.runs[-1].rss_mb) - sum(row.runs[0].rss_mb) for row in self.rows
+             if row.app == GATEWAY and len(row.runs) >= 2),
             default=0.0,
         )
         add("4", "largest gateway RSS growth run1 → run2, MB", growth, "≤ 2 (not growing)",
@@ -425,15 +559,19 @@ class Bench:
         return out
 
     def report(self) -> str:
+        args = self.args
+        peer = (f"; peer: {args.peer_name} at {args.peer} ({len(self.data.posts)} templates "
+                f"copied from it)" if args.peer else "")
         lines = [
-            f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; database: {self.args.db} "
-            f"({self.url}); workers: {', '.join(map(str, self.args.workers))}; "
-            f"{self.args.duration} s per run after a {self.args.warmup} s warm-up; "
-            f"wrk -t1 -c{self.args.connections} (login: 4 per worker; probe: 1, paced "
-            f"{PROBE_DELAY_MS} ms)",
+            f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; database: {args.db}; workers: "
+            f"{', '.join(map(str, args.workers))}; {args.duration} s per run ({ROUNDS} rounds, "
+            f"servers interleaved) after a {args.warmup} s warm-up; wrk -t{args.threads} "
+            f"-c{args.connections} (login: 4 connections per worker; probe: 1, paced "
+            f"{PROBE_DELAY_MS} ms); feed of {self.data.feed_size} rows for "
+            f"{self.data.reader!r}{peer}",
             f"- commit: {commit()}; {versions()}",
-            f"- machine: {os.cpu_count()} cores ({platform.machine()}), shared with the load "
-            "generator and with other work",
+            f"- machine: {os.cpu_count()} cores ({platform.machine()}), load average before "
+            f"the run {self.args.load_before}",
             "- raw argon2id verify (argon2-cffi, m=19456 KiB, t=2, p=1), one process per "
             "core, measured just before each login storm: "
             + ", ".join(f"{rate:.1f}/s ({w}w)" for w, rate in self.argon2.items()),
@@ -478,8 +616,8 @@ def commit() -> str:
 
 
 def versions() -> str:
-    names = ["uvicorn", "starlette", "strawberry-graphql", "sqlalchemy", "aiosqlite", "asyncpg",
-             "argon2-cffi", "uvloop", "httptools"]
+    names = ["uvicorn", "starlette", "strawberry-graphql", "graphql-core", "sqlalchemy",
+             "aiosqlite", "asyncpg", "argon2-cffi", "uvloop", "httptools"]
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()
     found = [f"{n} {version(n)}" for n in names]
     return f"Python {platform.python_version()}, " + ", ".join(found) + (
@@ -489,18 +627,25 @@ def versions() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--workers", default="1 2")
+    parser.add_argument("--workers", default="2")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", default=str(BENCH / "out"))
     parser.add_argument("--postgres-url",
                         default="postgresql+asyncpg://postgres@127.0.0.1:5432/gateway_bench")
+    parser.add_argument("--peer", help="base URL of a running server of the original REST API")
+    parser.add_argument("--peer-token", help="an x-access-token the peer accepts")
+    parser.add_argument("--peer-name", default="original", help="the peer's name in the tables")
     parser.add_argument("--record", help="prepend the report to this RESULTS.md")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick check that everything runs: one reference app only")
     args = parser.parse_args()
+    if args.peer and not args.peer_token:
+        parser.error("--peer needs --peer-token")
     args.workers = [int(w) for w in args.workers.replace(",", " ").split()]
+    args.load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())
     bench = Bench(args)
     bench.run()
     report = bench.report()

@@ -2,7 +2,7 @@
 sampled by pyinstrument (``make bench`` installs it). Prints where the event loop's time goes.
 
 Usage: ``python bench/profile.py [PATH] [SECONDS]`` with DATABASE_URL pointing at a seeded
-database (bench/seed.py); PATH defaults to the REST feed ``/?limit=100``. A PATH of
+database (bench/seed.py); PATH defaults to the REST feed ``/?limit=1000``. A PATH of
 ``graphql`` posts the GraphQL feed screen instead.
 """
 
@@ -17,9 +17,9 @@ import sys
 
 import uvicorn
 import uvloop
-from driver import GRAPHQL_SCREEN, LOGIN_USER, LUA, SECRET, free_port, http
+from driver import GRAPHQL_SCREEN, LUA, SECRET, free_port, http
 from pyinstrument import Profiler
-from seed import password_of
+from seed import READER, password_of
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -34,7 +34,7 @@ async def profile(path: str, seconds: int) -> str:
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
-    basic = base64.b64encode(f"{LOGIN_USER}:{password_of(LOGIN_USER)}".encode()).decode()
+    basic = base64.b64encode(f"{READER}:{password_of(READER)}".encode()).decode()
     status, _, body = await asyncio.to_thread(
         http, base + "/login", headers={"Authorization": "Basic " + basic}
     )
@@ -42,7 +42,7 @@ async def profile(path: str, seconds: int) -> str:
     env = {**os.environ, "BENCH_TOKEN": json.loads(body)["token"]}
     if path == "graphql":
         path = "/graphql"
-        env |= {"BENCH_METHOD": "POST", "BENCH_BODY": json.dumps({"query": GRAPHQL_SCREEN % 100})}
+        env |= {"BENCH_METHOD": "POST", "BENCH_BODY": json.dumps({"query": GRAPHQL_SCREEN % 110})}
     wrk = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), base + path]
     profiler = Profiler(interval=0.0005, async_mode="disabled")
     profiler.start()
@@ -56,7 +56,7 @@ async def profile(path: str, seconds: int) -> str:
 
 
 def main() -> None:
-    path = sys.argv[1] if len(sys.argv) > 1 else "/?limit=100"
+    path = sys.argv[1] if len(sys.argv) > 1 else "/?limit=1000"
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     print(uvloop.run(profile(path, seconds)))
 

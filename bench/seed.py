@@ -1,8 +1,12 @@
-"""Fill a fresh benchmark database: 1 admin, 20 users, 2,000 templates (half approved).
+"""The benchmark's rows: a fresh database holding users and templates, given or standard.
 
-Everything but the password salts is deterministic, so two runs load the same rows.
-Usage: ``python bench/seed.py DATABASE_URL`` (a SQLite file is replaced; a PostgreSQL
-or MySQL database is dropped and created again).
+The standard rows have the shape the original app was measured with: two users (``alice``,
+and ``bob``, an admin) and 200 templates, ids 1–100 approved (bob's), 101–110 alice's
+unapproved ones, 111–200 bob's unapproved ones; so alice's feed is 110 rows. With a peer
+(``bench/run.sh --peer``) the driver copies the peer's own rows instead (see driver.py).
+
+Usage: ``python bench/seed.py DATABASE_URL`` (a SQLite file is replaced; a PostgreSQL or
+MySQL database is dropped and created again).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,15 +28,32 @@ from gateway.db.models import MemeTemplate, User
 from gateway.services.users import passwords_for
 from gateway.settings import Settings, to_async_url
 
-USERS = 20
-TEMPLATES = 2000
-ADMIN = "admin"
 EPOCH = datetime(2020, 10, 12, 4, 51, 27, tzinfo=UTC)
 NAMESPACE = uuid.UUID("6f1c1d3e-6c35-4a43-9a53-1f6bd2a1c0de")
+READER = "alice"  # who the scenarios sign in as
+ADMIN = "bob"
 
 
-def username(n: int) -> str:
-    return f"user{n:02d}"
+@dataclass(frozen=True)
+class Post:
+    id: int
+    title: str
+    url: str
+    description: str | None
+    owner: str | None
+    posted: datetime
+    approved: bool
+
+
+def standard_posts() -> list[Post]:
+    def owner(i: int) -> str:
+        return READER if 101 <= i <= 110 else ADMIN
+
+    return [
+        Post(i, f"Template {i}", f"https://memes.example.com/{i}.png",
+             f"Benchmark template number {i}", owner(i), EPOCH + timedelta(minutes=i), i <= 100)
+        for i in range(1, 201)
+    ]
 
 
 def password_of(name: str) -> str:
@@ -61,48 +83,55 @@ async def recreate(url: str) -> None:
         await engine.dispose()
 
 
-async def seed(url: str) -> None:
+async def seed(
+    url: str, posts: list[Post] | None = None, *, reader: str = READER, admin: str = ADMIN
+) -> dict[str, int]:
+    """Fill a fresh database with ``posts`` (the standard ones by default), their owners,
+    ``reader`` and ``admin``. Returns each username's id."""
     url = to_async_url(url)
+    posts = standard_posts() if posts is None else posts
     await recreate(url)
+    names = sorted({reader, admin} | {p.owner for p in posts if p.owner})
     # The SPEC's default argon2 parameters: the login scenario measures exactly those.
     passwords = passwords_for(Settings())
-    names = [ADMIN] + [username(n) for n in range(1, USERS + 1)]
     hashes = await asyncio.gather(*(passwords.hash(password_of(n)) for n in names))
+    ids = {name: i for i, name in enumerate(names, 1)}
     users = [
         {
-            "id": i + 1,
+            "id": ids[name],
             "public_id": str(uuid.uuid5(NAMESPACE, name)),
             "username": name,
             "password": hashed,
-            "admin": name == ADMIN,
+            "admin": name == admin,
             "token_version": 0,
             "created_at": EPOCH.replace(tzinfo=None),
         }
-        for i, (name, hashed) in enumerate(zip(names, hashes, strict=True))
+        for name, hashed in zip(names, hashes, strict=True)
     ]
     templates = [
         {
-            "id": i,
-            "title": f"Template {i}",
-            "description": f"Benchmark template number {i}, owned by {username(i % USERS + 1)}.",
-            "url": f"https://memes.example.com/{i}.png",
-            "user_id": i % USERS + 2,  # user01..user20 (ids 2..21)
-            "posted": (EPOCH + timedelta(minutes=i)).replace(tzinfo=None),
-            "approved": i % 2 == 0,
+            "id": p.id,
+            "title": p.title,
+            "description": p.description,
+            "url": p.url,
+            "user_id": ids[p.owner] if p.owner else None,
+            "posted": p.posted.astimezone(UTC).replace(tzinfo=None),
+            "approved": p.approved,
         }
-        for i in range(1, TEMPLATES + 1)
+        for p in posts
     ]
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
             await conn.execute(insert(User.__table__), users)  # type: ignore[attr-defined]
-            await conn.execute(insert(MemeTemplate.__table__), templates)  # type: ignore[attr-defined]
+            if templates:
+                await conn.execute(insert(MemeTemplate.__table__), templates)  # type: ignore[attr-defined]
             if engine.dialect.name == "postgresql":
                 for table in ("user", "meme_template"):
                     await conn.execute(text(
                         f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                        f"(SELECT max(id) FROM \"{table}\"))"
+                        f"(SELECT coalesce(max(id), 1) FROM \"{table}\"))"
                     ))
         if engine.dialect.name == "sqlite":
             async with engine.connect() as conn:
@@ -114,13 +143,14 @@ async def seed(url: str) -> None:
                 await conn.exec_driver_sql("VACUUM ANALYZE")
     finally:
         await engine.dispose()
+    return ids
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python bench/seed.py DATABASE_URL")
-    asyncio.run(seed(sys.argv[1]))
-    print(f"seeded {1 + USERS} users and {TEMPLATES} templates into {sys.argv[1]}")
+    ids = asyncio.run(seed(sys.argv[1]))
+    print(f"seeded {len(ids)} users and {len(standard_posts())} templates into {sys.argv[1]}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 -- wrk script for every scenario, configured by environment variables:
 --   BENCH_TOKEN   x-access-token header        BENCH_BASIC  Authorization header value
 --   BENCH_METHOD  request method (GET)         BENCH_BODY   request body (JSON)
---   BENCH_IDS     "first:last": cycle GET /template/{id} over that range
+--   BENCH_IDS     "1,2,5,…": cycle GET /template/{id} over these ids
 --   BENCH_DELAY   milliseconds between requests of a connection (a paced probe)
 -- done() prints one JSON line that bench/driver.py reads.
 
@@ -20,9 +20,8 @@ if body then
 end
 
 if ids and ids ~= "" then
-  local first, last = ids:match("(%d+):(%d+)")
   local prepared, n, i = {}, 0, 0
-  for id = tonumber(first), tonumber(last) do
+  for id in ids:gmatch("%d+") do
     n = n + 1
     prepared[n] = wrk.format(nil, "/template/" .. id)
   end

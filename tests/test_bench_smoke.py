@@ -14,8 +14,8 @@ from tests.actions import Actions
 from tests.conftest import MakeApp
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("1 template by id", "2 REST feed", "3 GraphQL feed", "4 login (Basic)",
-             "5 /healthz under 4")
+SCENARIOS = ("1 template by id", "2 REST feed", "3 GraphQL screen", "4 login (Basic)",
+             "5 /healthz under 4", "6 /healthz")
 
 
 async def test_count_sql_reports_statements_per_request(make_app: MakeApp) -> None:
