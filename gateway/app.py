@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from gateway.assets import static_mount
-from gateway.db.engine import create_engine, session_factory
+from gateway.db.database import Database
 from gateway.graphql.app import create_graphql_app
 from gateway.graphql.persisted import PersistedQueries, query_store
 from gateway.metrics import forget_process, instrument_pool
@@ -38,8 +38,8 @@ log = logging.getLogger("gateway")
 def create_app(settings: Settings) -> Starlette:
     """Build the whole service from one Settings. The engine is made here, eagerly, so
     in-process tests (which send no lifespan) get the same app as uvicorn does."""
-    engine = create_engine(settings)
-    sessions = session_factory(engine)
+    database = Database.connect(settings)
+    engine, sessions = database.engine, database.sessions
     instrument_pool(engine)
     # Login counters: in this process, or in Redis when REDIS_URL is set (see throttle.py).
     login_throttle = LoginThrottle.from_settings(settings)
@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         yield
         await login_throttle.aclose()
         await persisted.aclose()
-        await engine.dispose()
+        await database.dispose()
         forget_process()
 
     async def ensure_admin(app: Starlette) -> None:
@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(
             RequestContextMiddleware,
-            sessions=sessions,
+            database=database,
             settings=settings,
             login_throttle=login_throttle,
         ),
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.database = database
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.login_throttle = login_throttle

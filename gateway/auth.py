@@ -1,20 +1,46 @@
-"""Caller: who is asking. The token is read from the headers; the user is loaded on first need."""
+"""Caller: who is asking. The token is read from the headers; the user is loaded on first need,
+by its own query or along with a service's read (one round trip for both)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from gateway.db.models import Application, User
+from gateway.db.database import Db
+from gateway.db.models import User
+from gateway.db.reads import Statement
 from gateway.errors import NOT_ADMIN, TOKEN_INVALID, TOKEN_MISSING, Forbidden, Unauthenticated
 from gateway.settings import Settings
 from gateway.throttle import LoginThrottle
 from gateway.tokens import AccessClaims, read_access_token, read_legacy_token
+
+# The caller's row as every read that authenticates selects it first, in this order.
+CALLER = aliased(User, name="caller")
+CALLER_COLUMNS = (
+    col(CALLER.id), col(CALLER.public_id), col(CALLER.username), col(CALLER.admin),
+    col(CALLER.token_version),
+)
+WIDTH = len(CALLER_COLUMNS)
+# The condition naming the caller's row; ``Caller.params()`` binds it.
+IS_CALLER = col(CALLER.public_id) == bindparam("caller_public_id")
+CALLER_ROW: Statement = select(*CALLER_COLUMNS).where(IS_CALLER)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A signed-in user as the rules see them: never the password hash."""
+
+    id: int
+    public_id: str
+    username: str
+    admin: bool
 
 
 def token_from_headers(headers: Mapping[str, str]) -> str | None:
@@ -30,13 +56,14 @@ def token_from_headers(headers: Mapping[str, str]) -> str | None:
 
 @dataclass
 class Caller:
-    """One request's identity. Nothing is cached beyond the request, so a logout or a
-    promotion made by another process holds on the very next request."""
+    """One request's identity. Nothing about a user is kept beyond the request, so a
+    logout or a promotion made by another process holds on the very next request."""
 
-    session: AsyncSession
+    db: Db
     settings: Settings
     token: str | None = None
-    app: Application | None = None
+    # The registered app the request comes from (its name), when APP_TOKENS_REQUIRED.
+    app: str | None = None
     # True once a token of the original app's shape signed this request in; the
     # response then carries Deprecation and Sunset headers (see middleware).
     legacy_token: bool = False
@@ -44,49 +71,44 @@ class Caller:
     client_address: str | None = None
     # The process's login counters (built in create_app); None only outside a request.
     login_throttle: LoginThrottle | None = field(default=None, repr=False)
-    _user: User | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_headers(
-        cls,
-        headers: Mapping[str, str],
-        *,
-        session: AsyncSession,
-        settings: Settings,
-        client_address: str | None = None,
-        login_throttle: LoginThrottle | None = None,
-    ) -> Caller:
-        return cls(
-            session=session,
-            settings=settings,
-            token=token_from_headers(headers),
-            client_address=client_address,
-            login_throttle=login_throttle,
-        )
+    _user: Account | None = field(default=None, repr=False)
 
     @property
-    def known_user(self) -> User | None:
+    def known_user(self) -> Account | None:
         """The user if already loaded (for logs); never touches the database."""
         return self._user
 
-    async def require_user(self) -> User:
+    def claims(self) -> AccessClaims:
+        """The verified token's claims; Unauthenticated when missing, forged or expired.
+        Needs no database: a read may bind ``params()`` before the user is known."""
+        if not self.token:
+            raise Unauthenticated(TOKEN_MISSING)
+        return read_claims(self.token, self.settings)
+
+    def params(self) -> dict[str, Any]:
+        """The bound parameter of ``IS_CALLER`` (after the token checks of ``claims``)."""
+        return {"caller_public_id": self.claims().public_id}
+
+    def accept(self, row: Sequence[Any] | None) -> Account:
+        """The signed-in user from the first ``WIDTH`` columns of a read that selected
+        ``CALLER_COLUMNS`` where ``IS_CALLER`` (None: no such user). Unauthenticated when
+        the user is gone or the token was revoked by a logout (its version is stale)."""
+        claims = self.claims()
+        if row is None or row[4] != claims.version:
+            raise Unauthenticated(TOKEN_INVALID)
+        self.legacy_token = claims.legacy
+        self._user = Account(id=row[0], public_id=row[1], username=row[2], admin=bool(row[3]))
+        return self._user
+
+    async def require_user(self) -> Account:
         """The signed-in user; Unauthenticated when the token is missing, forged,
         expired, revoked by logout, or names a user that no longer exists."""
         if self._user is not None:
             return self._user
-        if not self.token:
-            raise Unauthenticated(TOKEN_MISSING)
-        claims = read_claims(self.token, self.settings)
-        user = await self.session.scalar(
-            select(User).where(col(User.public_id) == claims.public_id)
-        )
-        if user is None or user.token_version != claims.version:
-            raise Unauthenticated(TOKEN_INVALID)
-        self.legacy_token = claims.legacy
-        self._user = user
-        return user
+        rows = await self.db.fetch(CALLER_ROW, self.params())
+        return self.accept(rows[0] if rows else None)
 
-    async def require_admin(self) -> User:
+    async def require_admin(self) -> Account:
         """The signed-in user if an admin; Forbidden otherwise."""
         user = await self.require_user()
         if not user.admin:
@@ -100,9 +122,35 @@ def legacy_tokens_accepted(settings: Settings, now: datetime | None = None) -> b
     return until is not None and (now or datetime.now(UTC)) < until
 
 
+# Verified tokens, so that a client's every request does not pay for the signature check
+# again: a token maps to the claims it proved, and each use still checks its expiry and,
+# for the original app's tokens, that they are still accepted. Only tokens that verified
+# are kept, at most VERIFIED_MAX (the oldest go first). This keeps no decision about the
+# user: the caller's row is read on every request all the same.
+VERIFIED_MAX = 4096
+_verified: dict[tuple[str, str, str], tuple[AccessClaims, float | None]] = {}
+
+
 def read_claims(token: str, settings: Settings) -> AccessClaims:
     """A gateway token (with ``ver``), or, while legacy tokens are accepted, one of the
     original app's, checked against LEGACY_SECRET_KEY if set, else SECRET_KEY."""
+    key = (token, settings.secret_key, settings.legacy_secret_key)
+    found = _verified.get(key)
+    if found is not None:
+        claims, expires = found
+        if (expires is None or time.time() < expires) and (
+            not claims.legacy or legacy_tokens_accepted(settings)
+        ):
+            return claims
+        del _verified[key]
+    claims = _verify(token, settings)
+    if len(_verified) >= VERIFIED_MAX:
+        del _verified[next(iter(_verified))]
+    _verified[key] = (claims, claims.expires)
+    return claims
+
+
+def _verify(token: str, settings: Settings) -> AccessClaims:
     try:
         claims = read_access_token(token, secret=settings.secret_key)
     except Unauthenticated:

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import Caller
+from gateway.auth import Caller, token_from_headers
+from gateway.db.database import Database
 from gateway.db.engine import statement_count
 from gateway.errors import GatewayError
 from gateway.services import apps
@@ -80,18 +80,19 @@ class BodyLimitMiddleware:
 
 
 class RequestContextMiddleware:
-    """One AsyncSession and one lazy Caller per request, closed when the response is sent."""
+    """One ``Db`` (whose session is made only if the request needs one) and one lazy
+    Caller per request; the session, if any, is closed when the response is sent."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        database: Database,
         settings: Settings,
         login_throttle: LoginThrottle | None = None,
     ) -> None:
         self.app = app
-        self.sessions = sessions
+        self.database = database
         self.settings = settings
         self.login_throttle = login_throttle
 
@@ -99,19 +100,22 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        async with self.sessions() as session:
-            client = scope.get("client")
-            caller = Caller.from_headers(
-                Headers(scope=scope),
-                session=session,
-                settings=self.settings,
-                client_address=client[0] if client else None,
-                login_throttle=self.login_throttle,
-            )
-            state = scope.setdefault("state", {})
-            state["session"] = session
-            state["caller"] = caller
+        db = self.database.request()
+        client = scope.get("client")
+        caller = Caller(
+            db=db,
+            settings=self.settings,
+            token=token_from_headers(Headers(scope=scope)),
+            client_address=client[0] if client else None,
+            login_throttle=self.login_throttle,
+        )
+        state = scope.setdefault("state", {})
+        state["db"] = db
+        state["caller"] = caller
+        try:
             await self.app(scope, receive, send)
+        finally:
+            await db.aclose()
 
 
 class SqlCountMiddleware:
@@ -186,7 +190,7 @@ class AppTokenMiddleware:
         caller: Caller = scope["state"]["caller"]
         try:
             caller.app = await apps.check_app_token(
-                caller.session, Headers(scope=scope).get("x-application-token")
+                caller.db, Headers(scope=scope).get("x-application-token")
             )
         except GatewayError as exc:
             await gateway_error_response(exc)(scope, receive, send)

@@ -129,13 +129,9 @@ def _record(scope: Scope, root_path: str, status: int, seconds: float) -> None:
 
 
 def _public_id(caller: Any) -> str | None:
-    """The caller's public id if its user was loaded anyway; the instance's own dict is
-    read so that nothing is ever loaded (or refreshed after a rollback) for a log line."""
+    """The caller's public id if its user was loaded anyway (never loaded for a log line)."""
     user = getattr(caller, "known_user", None)
-    if user is None:
-        return None
-    value = user.__dict__.get("public_id")
-    return value if isinstance(value, str) else None
+    return None if user is None else user.public_id
 
 
 async def metrics_endpoint(request: Request) -> Response:

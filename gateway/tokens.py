@@ -22,12 +22,14 @@ _HS256 = HMACAlgorithm(HMACAlgorithm.SHA256)
 class AccessClaims:
     """What a verified token says: whose it is and which token_version it was issued at.
 
-    ``version`` is None for a token shaped like the original app's (``public_id`` only).
+    ``version`` is None for a token shaped like the original app's (``public_id`` only);
+    ``expires`` is the ``exp`` claim (a POSIX time), None for a token that never expires.
     """
 
     public_id: str
     version: int | None
     legacy: bool = False
+    expires: float | None = None
 
 
 def issue_access_token(
@@ -62,7 +64,12 @@ def read_access_token(token: str, *, secret: str) -> AccessClaims:
         raise Unauthenticated(TOKEN_INVALID)
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise Unauthenticated(TOKEN_INVALID)
-    return AccessClaims(public_id=public_id, version=version)
+    expires = claims.get("exp")  # PyJWT has checked that it is a number in the future
+    return AccessClaims(
+        public_id=public_id,
+        version=version,
+        expires=float(expires) if isinstance(expires, int | float) else None,
+    )
 
 
 def read_legacy_token(token: str, *, secret: str) -> AccessClaims:

@@ -35,10 +35,10 @@ async def test_count_sql_reports_statements_per_request(make_app: MakeApp) -> No
         anonymous = await client.get("/")
 
     assert health.headers["x-sql-statements"] == "0"
-    # the caller's user, then the template joined to its owner
-    assert one.headers["x-sql-statements"] == "2"
-    # the caller's user, the total count, the page
-    assert feed.headers["x-sql-statements"] == "3"
+    # one statement: the caller's row and the template joined to its owner
+    assert one.headers["x-sql-statements"] == "1"
+    # one statement: the caller's row, the page and the count of every match
+    assert feed.headers["x-sql-statements"] == "1"
     assert anonymous.status_code == 401
     assert anonymous.headers["x-sql-statements"] == "0"
 

@@ -120,7 +120,7 @@ async def test_unexpected_error_is_500_with_details_only_in_the_log(
     async def broken_feed(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail: feed exploded")
 
-    monkeypatch.setattr(templates, "feed", broken_feed)
+    monkeypatch.setattr(templates, "list_page", broken_feed)
     # The server error middleware re-raises after answering (for the server's own log);
     # a real client only ever sees the response.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -84,7 +84,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
-    # SQLite's lower() folds only ASCII; searches use this one (see services.filters).
+    register_sqlite_functions(dbapi_connection)
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """SQLite's lower() folds only ASCII; searches use this one (see services.filters)."""
     dbapi_connection.create_function("gw_lower", 1, _lower, deterministic=True)
 
 

@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
 from gateway.auth import Caller
+from gateway.db.database import Db
 from gateway.graphql.loaders import Loaders, create_loaders, finish_under
 from gateway.settings import Settings
 
@@ -27,7 +27,7 @@ class Context:
     allows one statement at a time: every database call goes through ``lock``."""
 
     request: Request
-    session: AsyncSession
+    db: Db
     caller: Caller
     settings: Settings
     lock: asyncio.Lock
@@ -38,27 +38,27 @@ class Context:
     def for_request(
         cls, request: Request, settings: Settings, response: Response | None = None
     ) -> Context:
-        session: AsyncSession = request.state.session
+        db: Db = request.state.db
         lock = asyncio.Lock()
         return cls(
             request=request,
-            session=session,
+            db=db,
             caller=request.state.caller,
             settings=settings,
             lock=lock,
-            loaders=create_loaders(session, lock),
+            loaders=create_loaders(db, lock),
             response=response,
         )
 
     async def call(
         self,
-        service: Callable[Concatenate[AsyncSession, Caller, P], Awaitable[T]],
+        service: Callable[Concatenate[Db, Caller, P], Awaitable[T]],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
         """``service(session, caller, …)``: the same call the REST door makes, under
         the lock and let finish if the field is cancelled (see ``finish_under``)."""
-        return await self.locked(lambda: service(self.session, self.caller, *args, **kwargs))
+        return await self.locked(lambda: service(self.db, self.caller, *args, **kwargs))
 
     async def locked(self, work: Callable[[], Awaitable[T]]) -> T:
         """Any other database work of a resolver, under the same rules."""

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable
 from datetime import datetime
-from typing import Protocol
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth import Caller
 from gateway.graphql.context import Info
 from gateway.graphql.types import Template, given
 from gateway.services import templates
 from gateway.services.filters import Order, TemplateFilter
-from gateway.services.templates import Slice, cursor_of
-
-
-class SliceService(Protocol):
-    def __call__(
-        self,
-        session: AsyncSession,
-        caller: Caller,
-        *,
-        filters: TemplateFilter,
-        first: int | None,
-        after: str | None,
-    ) -> Awaitable[Slice]: ...
+from gateway.services.templates import Listing, Slice
 
 
 @strawberry.enum(description="NEWEST or OLDEST by `posted` (then id); ID is the REST order.")
@@ -78,7 +62,7 @@ class TemplateConnection:
 
     @classmethod
     def of(cls, chosen: Slice) -> TemplateConnection:
-        edges = [TemplateEdge(cursor=cursor_of(p), node=Template.of_post(p)) for p in chosen.items]
+        edges = [TemplateEdge(cursor=p.cursor, node=Template.of(p)) for p in chosen.items]
         return cls(
             edges=edges,
             page_info=PageInfo(
@@ -89,9 +73,11 @@ class TemplateConnection:
 
 
 async def connection(
-    info: Info, service: SliceService, filters: TemplateFilter, first: int, after: str | None
+    info: Info, listing: Listing, filters: TemplateFilter, first: int, after: str | None
 ) -> TemplateConnection:
-    chosen = await info.context.call(service, filters=filters, first=first, after=after)
+    chosen = await info.context.call(
+        templates.list_slice, listing, filters=filters, first=first, after=after
+    )
     return TemplateConnection.of(chosen)
 
 
@@ -117,7 +103,7 @@ class FeedQuery:
             approved=approved, username=username, search=search, since=since, until=until,
             order=order,
         )
-        return await connection(info, templates.feed_slice, filters, first, after)
+        return await connection(info, Listing.FEED, filters, first, after)
 
     @strawberry.field(description="Every template, by cursor.")
     async def templates_connection(
@@ -136,4 +122,4 @@ class FeedQuery:
             approved=approved, username=username, search=search, since=since, until=until,
             order=order,
         )
-        return await connection(info, templates.templates_slice, filters, first, after)
+        return await connection(info, Listing.ALL, filters, first, after)

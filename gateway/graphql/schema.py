@@ -24,6 +24,7 @@ from gateway.graphql.feeds import FeedQuery, TemplateOrder, template_filter
 from gateway.graphql.permissions import admin_only
 from gateway.graphql.types import LoginResult, Template, User, given
 from gateway.services import templates, users
+from gateway.services.templates import Listing
 from gateway.settings import Settings
 
 
@@ -62,13 +63,13 @@ class Query(FeedQuery):
             order=order,
         )
         page = await info.context.call(
-            templates.list_templates, filters=filters, limit=limit, offset=offset
+            templates.list_page, Listing.ALL, filters=filters, limit=limit, offset=offset
         )
-        return [Template.of_post(post) for post in page.items]
+        return [Template.of(post) for post in page.items]
 
     @strawberry.field(description="NOT_FOUND when there is none.")
     async def template(self, info: Info, id: int) -> Template | None:
-        return Template.of_post(await info.context.call(templates.get_template, template_id=id))
+        return Template.of(await info.context.call(templates.get_template, template_id=id))
 
     @strawberry.field(description="Approved templates plus the caller's own, narrowed by filters.")
     async def feed(
@@ -87,8 +88,10 @@ class Query(FeedQuery):
             approved=approved, username=username, search=search, since=since, until=until,
             order=order,
         )
-        page = await info.context.call(templates.feed, filters=filters, limit=limit, offset=offset)
-        return [Template.of_post(post) for post in page.items]
+        page = await info.context.call(
+            templates.list_page, Listing.FEED, filters=filters, limit=limit, offset=offset
+        )
+        return [Template.of(post) for post in page.items]
 
 
 @strawberry.type
@@ -125,7 +128,7 @@ class Mutation:
         post = await info.context.call(
             templates.create_template, title=title, url=url, description=given(description)
         )
-        return Template.of_post(post)
+        return Template.of(post)
 
     @strawberry.mutation(description="Owner while unapproved, or an admin (which approves).")
     async def update_template(
@@ -138,7 +141,7 @@ class Mutation:
             url=url,
             description=given(description),
         )
-        return Template.of_post(post)
+        return Template.of(post)
 
     @strawberry.mutation(description="Under the same rule as updateTemplate.")
     async def delete_template(self, info: Info, id: int) -> bool:
@@ -147,7 +150,7 @@ class Mutation:
 
     @strawberry.mutation(extensions=admin_only())
     async def approve_template(self, info: Info, id: int) -> Template:
-        return Template.of_post(await info.context.call(templates.approve_template, template_id=id))
+        return Template.of(await info.context.call(templates.approve_template, template_id=id))
 
 
 class GatewaySchema(strawberry.Schema):

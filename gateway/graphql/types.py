@@ -1,4 +1,4 @@
-"""GraphQL object types, made from the models the services return."""
+"""GraphQL object types, made from what the services return."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TypeVar
 import strawberry
 from strawberry.types.unset import UNSET
 
+from gateway.auth import Account
 from gateway.db import models
 from gateway.graphql.context import Info
 from gateway.services.templates import Post
@@ -28,7 +29,7 @@ class User:
     admin: bool
 
     @classmethod
-    def of(cls, user: models.User) -> User:
+    def of(cls, user: models.User | Account) -> User:
         assert user.id is not None
         return cls(id=user.id, public_id=user.public_id, username=user.username,
                    admin=bool(user.admin))
@@ -37,15 +38,10 @@ class User:
     async def templates(
         self, info: Info, limit: int | None = 100, offset: int | None = 0
     ) -> list[Template]:
-        rows = await info.context.loaders.templates_of.load((self.id, limit, offset))
-        return [Template.of(row, self.username) for row in rows]
-
-
-async def author_of(root: Template, info: Info) -> User | None:
-    if root.user_id is None:
-        return None
-    user = await info.context.loaders.authors.load(root.user_id)
-    return None if user is None else User.of(user)
+        owner = Account(id=self.id, public_id=self.public_id, username=self.username,
+                        admin=self.admin)
+        posts = await info.context.loaders.templates_of.load((owner, limit, offset))
+        return [Template.of(post) for post in posts]
 
 
 @strawberry.type(description="A meme template (the original API's post).")
@@ -56,29 +52,25 @@ class Template:
     description: str | None
     posted: datetime
     approved: bool
+    # Read with the template itself (one join), not by a loader per row.
     author: User | None = strawberry.field(
-        resolver=author_of, description="The owner; null once the owner is deleted."
+        description="The owner; null once the owner is deleted."
     )
     username: str | None = strawberry.field(description="The owner's username; null once gone.")
-    user_id: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, template: models.MemeTemplate, username: str | None) -> Template:
-        assert template.id is not None
+    def of(cls, post: Post) -> Template:
+        owner = post.owner
         return cls(
-            id=template.id,
-            title=template.title,
-            url=template.url,
-            description=template.description,
-            posted=template.posted,
-            approved=bool(template.approved),
-            username=username,
-            user_id=template.user_id,
+            id=post.id,
+            title=post.title,
+            url=post.url,
+            description=post.description,
+            posted=post.posted,
+            approved=post.approved,
+            author=User.of(owner) if owner else None,
+            username=owner.username if owner else None,
         )
-
-    @classmethod
-    def of_post(cls, post: Post) -> Template:
-        return cls.of(post.template, post.username)
 
 
 @strawberry.type

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Protocol
-
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from gateway.auth import Caller
+from gateway.encoding import JSONResponse
 from gateway.errors import COULD_NOT_VERIFY, SERVICE_UNAVAILABLE, Unauthenticated
 from gateway.rest.payloads import (
     basic_credentials,
@@ -23,22 +19,8 @@ from gateway.rest.payloads import (
     user_json,
 )
 from gateway.services import templates, users
-from gateway.services.fields import Page
-from gateway.services.filters import TemplateFilter
-from gateway.services.templates import Post
+from gateway.services.templates import Listing
 from gateway.services.users import LOGIN_CHALLENGE
-
-
-class TemplateList(Protocol):
-    def __call__(
-        self,
-        session: AsyncSession,
-        caller: Caller,
-        *,
-        filters: TemplateFilter,
-        limit: int | None,
-        offset: int | None,
-    ) -> Awaitable[Page[Post]]: ...
 
 
 def _caller(request: Request) -> Caller:
@@ -55,20 +37,20 @@ async def login(request: Request) -> JSONResponse:
         raise Unauthenticated(COULD_NOT_VERIFY, headers=LOGIN_CHALLENGE)
     caller = _caller(request)
     username, password = credentials
-    token, _ = await users.login(caller.session, caller, username=username, password=password)
+    token, _ = await users.login(caller.db, caller, username=username, password=password)
     return JSONResponse({"token": token})
 
 
 async def logout(request: Request) -> JSONResponse:
     caller = _caller(request)
-    await users.logout(caller.session, caller)
+    await users.logout(caller.db, caller)
     return JSONResponse({"message": "Logged out"})
 
 
 async def list_users(request: Request) -> JSONResponse:
     caller = _caller(request)
     limit, offset = query_int(request, "limit"), query_int(request, "offset")
-    page = await users.list_users(caller.session, caller, limit=limit, offset=offset)
+    page = await users.list_users(caller.db, caller, limit=limit, offset=offset)
     return JSONResponse(
         {"users": [user_json(u) for u in page.items]}, headers=paging_headers(request, page)
     )
@@ -76,7 +58,7 @@ async def list_users(request: Request) -> JSONResponse:
 
 async def get_user(request: Request) -> JSONResponse:
     caller = _caller(request)
-    user = await users.get_user(caller.session, caller, public_id=request.path_params["public_id"])
+    user = await users.get_user(caller.db, caller, public_id=request.path_params["public_id"])
     return JSONResponse({"user": user_json(user)})
 
 
@@ -84,44 +66,45 @@ async def create_user(request: Request) -> JSONResponse:
     caller = _caller(request)
     fields = await body_fields(request, "username", "password")
     user = await users.create_user(
-        caller.session, caller, username=fields["username"], password=fields["password"]
+        caller.db, caller, username=fields["username"], password=fields["password"]
     )
     return JSONResponse({"message": "User created successfully", "user": user_json(user)})
 
 
 async def promote_user(request: Request) -> JSONResponse:
     caller = _caller(request)
-    await users.promote_user(caller.session, caller, public_id=request.path_params["public_id"])
+    await users.promote_user(caller.db, caller, public_id=request.path_params["public_id"])
     return JSONResponse({"message": "The user has been promoted!"})
 
 
 async def delete_user(request: Request) -> JSONResponse:
     caller = _caller(request)
-    await users.delete_user(caller.session, caller, public_id=request.path_params["public_id"])
+    await users.delete_user(caller.db, caller, public_id=request.path_params["public_id"])
     return JSONResponse({"message": "The user has been deleted!"})
 
 
 async def create_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     fields = await body_fields(request, "title", "url", "description")
-    post = await templates.create_template(caller.session, caller, **fields)
+    post = await templates.create_template(caller.db, caller, **fields)
     return JSONResponse({"message": "Post created", "template": template_json(post)})
 
 
 async def list_templates(request: Request) -> JSONResponse:
-    return await _template_list(request, templates.list_templates)
+    return await _template_list(request, Listing.ALL)
 
 
 async def feed(request: Request) -> JSONResponse:
-    return await _template_list(request, templates.feed)
+    return await _template_list(request, Listing.FEED)
 
 
-async def _template_list(request: Request, service: TemplateList) -> JSONResponse:
+async def _template_list(request: Request, listing: Listing) -> JSONResponse:
     """Both template lists: the same filters and paging, the same body and headers."""
     caller = _caller(request)
-    page = await service(
-        caller.session,
+    page = await templates.list_page(
+        caller.db,
         caller,
+        listing,
         filters=template_filter(request),
         limit=query_int(request, "limit"),
         offset=query_int(request, "offset"),
@@ -135,7 +118,7 @@ async def _template_list(request: Request, service: TemplateList) -> JSONRespons
 async def get_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     post = await templates.get_template(
-        caller.session, caller, template_id=request.path_params["template_id"]
+        caller.db, caller, template_id=request.path_params["template_id"]
     )
     return JSONResponse({"template": template_json(post)})
 
@@ -144,7 +127,7 @@ async def update_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     fields = await body_fields(request, "title", "url", "description")
     post = await templates.update_template(
-        caller.session, caller, template_id=request.path_params["template_id"], **fields
+        caller.db, caller, template_id=request.path_params["template_id"], **fields
     )
     return JSONResponse({"message": "Post Updated", "template": template_json(post)})
 
@@ -152,7 +135,7 @@ async def update_template(request: Request) -> JSONResponse:
 async def delete_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     await templates.delete_template(
-        caller.session, caller, template_id=request.path_params["template_id"]
+        caller.db, caller, template_id=request.path_params["template_id"]
     )
     return JSONResponse({"message": "The post has been deleted"})
 
@@ -163,7 +146,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     try:
-        await _caller(request).session.execute(text("SELECT 1"))
+        await _caller(request).db.session.execute(text("SELECT 1"))
     except Exception:
         return JSONResponse({"message": SERVICE_UNAVAILABLE}, status_code=503)
     return JSONResponse({"status": "ready"})

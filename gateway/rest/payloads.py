@@ -8,13 +8,16 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from gateway.auth import Account
 from gateway.db.models import User
 from gateway.errors import BadInput, GatewayError
 from gateway.services.fields import Page
@@ -146,7 +149,7 @@ def template_filter(request: Request) -> TemplateFilter:
     )
 
 
-def user_json(user: User) -> dict[str, Any]:
+def user_json(user: User | Account) -> dict[str, Any]:
     """A user without the password hash (the original returned it)."""
     return {
         "id": user.id,
@@ -159,17 +162,24 @@ def user_json(user: User) -> dict[str, Any]:
 def template_json(post: Post) -> dict[str, Any]:
     """A template; ``username`` and ``user_id`` are the original's two spellings of the
     owner's username, and ``posted`` is an HTTP date as Flask wrote datetimes."""
-    template = post.template
+    username = post.owner.username if post.owner else None
     return {
-        "id": template.id,
-        "title": template.title,
-        "url": template.url,
-        "description": template.description,
-        "username": post.username,
-        "user_id": post.username,
-        "posted": format_datetime(template.posted, usegmt=True),
-        "approved": bool(template.approved),
+        "id": post.id,
+        "title": post.title,
+        "url": post.url,
+        "description": post.description,
+        "username": username,
+        "user_id": username,
+        "posted": http_date(post.posted),
+        "approved": post.approved,
     }
+
+
+@lru_cache(maxsize=8192)
+def http_date(moment: datetime) -> str:
+    """``Mon, 12 Oct 2020 04:51:27 GMT``; the same rows are rendered over and over, so
+    each moment is formatted once."""
+    return format_datetime(moment, usegmt=True)
 
 
 def paging_headers(request: Request, page: Page[Any]) -> dict[str, str]:

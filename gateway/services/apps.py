@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway.db.database import Db
 from gateway.db.models import Application, utcnow
+from gateway.db.reads import Statement
 from gateway.errors import (
     APP_TOKEN_INVALID,
     APP_TOKEN_MISSING,
@@ -58,14 +60,18 @@ async def revoke_app(session: AsyncSession, *, name: str) -> Application:
     return app
 
 
-async def check_app_token(session: AsyncSession, token: str | None) -> Application:
-    """The app a request comes from; Unauthenticated when the token is missing,
-    unknown or revoked."""
+APP_BY_TOKEN: Statement = select(
+    col(Application.name), col(Application.revoked_at)
+).where(col(Application.token_hash) == bindparam("token_hash"))
+
+
+async def check_app_token(db: Db, token: str | None) -> str:
+    """The name of the app a request comes from; Unauthenticated when the token is
+    missing, unknown or revoked."""
     if not token:
         raise Unauthenticated(APP_TOKEN_MISSING)
-    app = await session.scalar(
-        select(Application).where(col(Application.token_hash) == hash_app_token(token))
-    )
-    if app is None or app.revoked_at is not None:
+    rows = await db.fetch(APP_BY_TOKEN, {"token_hash": hash_app_token(token)})
+    if not rows or rows[0][1] is not None:
         raise Unauthenticated(APP_TOKEN_INVALID)
-    return app
+    name: str = rows[0][0]
+    return name

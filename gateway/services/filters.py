@@ -1,4 +1,8 @@
-"""How template lists are narrowed, ordered and paged by cursor; all of it becomes SQL."""
+"""How template lists are narrowed, ordered and paged by cursor; all of it becomes SQL.
+
+A filter becomes SQL of a fixed *shape* (which conditions, which order) with its values
+bound as parameters, so each shape is one statement built and compiled once.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, or_
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
@@ -22,6 +27,8 @@ from gateway.errors import BadInput
 from gateway.services.fields import clean_text, valid_id
 
 SEARCH_MAX = 200
+# A template's owner, as every template read joins it (the filters name its username).
+OWNER = aliased(User, name="owner")
 
 
 class Order(enum.Enum):
@@ -54,9 +61,9 @@ def _lowered_sqlite(element: lowered, compiler: SQLCompiler, **kw: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TemplateFilter:
-    """What a template list is narrowed to. ``approved=False`` shows a non-admin only
-    their own unapproved templates; ``search`` is a case-insensitive substring of title
-    or description in which ``%`` and ``_`` are literal."""
+    """What a template list is narrowed to: ``approved``, the owner's ``username``, a
+    case-insensitive substring of title or description (``search``, in which ``%`` and
+    ``_`` are literal), and ``since``/``until`` on ``posted``; ``order`` orders it."""
 
     approved: bool | None = None
     username: str | None = None
@@ -65,27 +72,52 @@ class TemplateFilter:
     until: datetime | None = None
     order: Order = Order.ID
 
-    def clauses(self, viewer: User) -> list[Any]:
+    def shape(self) -> tuple[Any, ...]:
+        """What the SQL depends on; the values themselves are ``params()``."""
+        return (
+            self.approved,
+            self.username is not None,
+            bool(self.search),
+            self.since is not None,
+            self.until is not None,
+            self.order,
+        )
+
+    def clauses(self) -> list[Any]:
+        """The conditions of this shape, on MemeTemplate and OWNER."""
         where: list[Any] = []
         if self.approved is not None:
             where.append(col(MemeTemplate.approved).is_(self.approved))
-            if not self.approved and not viewer.admin:
-                where.append(col(MemeTemplate.user_id) == viewer.id)
         if self.username is not None:
-            where.append(col(User.username) == clean_text("username", self.username, max_length=50))
+            where.append(col(OWNER.username) == bindparam("username"))
         if self.search:
-            term = (clean_text("search", self.search, max_length=SEARCH_MAX) or "").lower()
+            pattern = bindparam("search", type_=String())
             where.append(
                 or_(
-                    lowered(col(MemeTemplate.title)).contains(term, autoescape=True),
-                    lowered(col(MemeTemplate.description)).contains(term, autoescape=True),
+                    lowered(col(MemeTemplate.title)).like(pattern, escape="/"),
+                    lowered(col(MemeTemplate.description)).like(pattern, escape="/"),
                 )
             )
         if self.since is not None:
-            where.append(col(MemeTemplate.posted) >= _utc(self.since))
+            where.append(col(MemeTemplate.posted) >= bindparam("since"))
         if self.until is not None:
-            where.append(col(MemeTemplate.posted) < _utc(self.until))
+            where.append(col(MemeTemplate.posted) < bindparam("until"))
         return where
+
+    def params(self) -> dict[str, Any]:
+        """The values of ``clauses()``; BadInput for text no database could take."""
+        values: dict[str, Any] = {}
+        if self.username is not None:
+            values["username"] = clean_text("username", self.username, max_length=50)
+        if self.search:
+            term = (clean_text("search", self.search, max_length=SEARCH_MAX) or "").lower()
+            escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            values["search"] = f"%{escaped}%"
+        if self.since is not None:
+            values["since"] = _utc(self.since)
+        if self.until is not None:
+            values["until"] = _utc(self.until)
+        return values
 
     def order_by(self) -> list[Any]:
         if self.order is Order.NEWEST:
@@ -94,10 +126,11 @@ class TemplateFilter:
             return [col(MemeTemplate.posted).asc(), col(MemeTemplate.id).asc()]
         return [col(MemeTemplate.id).asc()]
 
-    def after(self, cursor: str) -> Any:
-        """Keyset condition for the rows after ``cursor`` in this order: stable while
-        rows are added, unlike an offset."""
-        posted, template_id = decode_cursor(cursor)
+    def after(self) -> Any:
+        """Keyset condition for the rows after the cursor's row in this order (bound by
+        ``after_params``): stable while rows are added, unlike an offset."""
+        posted: Any = bindparam("after_posted")
+        template_id: Any = bindparam("after_id")
         if self.order is Order.OLDEST:
             return or_(
                 col(MemeTemplate.posted) > posted,
@@ -109,6 +142,11 @@ class TemplateFilter:
                 and_(col(MemeTemplate.posted) == posted, col(MemeTemplate.id) < template_id),
             )
         return col(MemeTemplate.id) > template_id
+
+
+def after_params(cursor: str) -> dict[str, Any]:
+    posted, template_id = decode_cursor(cursor)
+    return {"after_posted": posted, "after_id": template_id}
 
 
 def parse_order(value: str | None) -> Order:
@@ -130,8 +168,8 @@ def parse_time(name: str, value: str | None) -> datetime | None:
         raise BadInput(f"{name} must be an ISO 8601 date or date-time") from None
 
 
-def encode_cursor(template: MemeTemplate) -> str:
-    raw = json.dumps([_utc(template.posted).isoformat(), template.id], separators=(",", ":"))
+def encode_cursor(posted: datetime, template_id: int) -> str:
+    raw = json.dumps([_utc(posted).isoformat(), template_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

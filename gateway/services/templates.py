@@ -1,18 +1,39 @@
-"""Templates (the original's posts): listing, the feed, and who may change what."""
+"""Templates (the original's posts): listing, the feed, and who may change what.
+
+Reads select the caller's row in the same statement as the templates (one round trip
+authenticates and reads), and are checked in the contract's order: the token and the
+caller first (401), then the template (404).
+"""
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Delete, Select, Update, delete, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.auth import Caller
-from gateway.db.models import MemeTemplate, User
+from gateway.auth import CALLER, CALLER_COLUMNS, IS_CALLER, WIDTH, Account, Caller
+from gateway.db.database import Db
+from gateway.db.models import MemeTemplate
+from gateway.db.reads import Statement
 from gateway.errors import (
     APPROVED_POST,
     EMPTY_FIELDS,
@@ -23,18 +44,38 @@ from gateway.errors import (
     NotFound,
 )
 from gateway.services.fields import Page, clean_text, clean_url, paging, valid_id
-from gateway.services.filters import TemplateFilter, encode_cursor
+from gateway.services.filters import OWNER, TemplateFilter, after_params, encode_cursor
+
+NO_FILTER = TemplateFilter()
+
+
+class Listing(enum.Enum):
+    """Which templates a list starts from, before any filter."""
+
+    ALL = "all"  # every template (the original's GET /template)
+    FEED = "feed"  # approved ones plus the caller's own (the original's GET /)
 
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """A template with its owner's username (None when the owner is gone)."""
+    """A template with its owner (None once the owner is deleted)."""
 
-    template: MemeTemplate
-    username: str | None
+    id: int
+    title: str
+    url: str
+    description: str | None
+    posted: datetime
+    approved: bool
+    owner: Account | None
 
+    @property
+    def username(self) -> str | None:
+        return self.owner.username if self.owner else None
 
-NO_FILTER = TemplateFilter()
+    @property
+    def cursor(self) -> str:
+        """The opaque cursor of this row: its (posted, id) keyset position."""
+        return encode_cursor(self.posted, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,125 +87,165 @@ class Slice:
     total: int
 
 
-def _posts() -> Select[MemeTemplate, str | None]:
-    return select(MemeTemplate, col(User.username)).outerjoin(
-        User, col(MemeTemplate.user_id) == col(User.id)
-    )
+# What every template read selects after the caller's columns, in this order.
+POST_COLUMNS = (
+    col(MemeTemplate.id), col(MemeTemplate.title), col(MemeTemplate.url),
+    col(MemeTemplate.description), col(MemeTemplate.posted), col(MemeTemplate.approved),
+    col(OWNER.id), col(OWNER.public_id), col(OWNER.username), col(OWNER.admin),
+)
+POSTS_WITH_OWNERS = MemeTemplate.__table__.outerjoin(  # type: ignore[attr-defined]
+    OWNER, col(OWNER.id) == col(MemeTemplate.user_id)
+)
+# One template by id, with the caller.
+ONE: Statement = (
+    select(*CALLER_COLUMNS, *POST_COLUMNS)
+    .select_from(CALLER)
+    .outerjoin(POSTS_WITH_OWNERS, col(MemeTemplate.id) == bindparam("template_id"))
+    .where(IS_CALLER)
+)
 
 
-def _counted(where: Sequence[Any]) -> Select[int]:
-    return (
-        select(func.count())
-        .select_from(MemeTemplate)
-        .outerjoin(User, col(MemeTemplate.user_id) == col(User.id))
-        .where(*where)
-    )
+def post_of(row: Sequence[Any], start: int = 0) -> Post:
+    """The Post in ``row[start:]`` (POST_COLUMNS), as any driver returns it."""
+    (template_id, title, url, description, posted, approved,
+     owner_id, owner_public_id, owner_name, owner_admin) = row[start:start + len(POST_COLUMNS)]
+    owner = None
+    if owner_id is not None:
+        owner = Account(id=owner_id, public_id=owner_public_id, username=owner_name,
+                        admin=bool(owner_admin))
+    return Post(template_id, title, url, description, _moment(posted), bool(approved), owner)
 
 
-async def _page(
-    session: AsyncSession,
-    where: Sequence[Any],
-    order_by: Sequence[Any],
-    limit: int | None,
-    offset: int | None,
+def _moment(value: datetime | str) -> datetime:
+    """A stored naive-UTC time (SQLite hands it over as text) as an aware datetime."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC)
+
+
+def _visible(listing: Listing) -> list[Any]:
+    if listing is Listing.FEED:
+        return [or_(col(MemeTemplate.approved).is_(True), col(MemeTemplate.user_id) == CALLER.id)]
+    return []
+
+
+_statements: dict[tuple[Any, ...], Statement] = {}
+
+
+def _statement(key: tuple[Any, ...], build: Any) -> Statement:
+    """One statement per shape, built at its first use (shapes are few)."""
+    found = _statements.get(key)
+    if found is None:
+        found = _statements[key] = build()
+    return found
+
+
+def _page_statement(listing: Listing, filters: TemplateFilter) -> Statement:
+    """The caller, then one page of the list with the number of rows in all: the caller's
+    row is always there (its template columns NULL when nothing matches)."""
+
+    def build() -> Statement:
+        matching = and_(true(), *_visible(listing), *filters.clauses())
+        return (
+            select(*CALLER_COLUMNS, *POST_COLUMNS, func.count(col(MemeTemplate.id)).over())
+            .select_from(CALLER)
+            .outerjoin(POSTS_WITH_OWNERS, matching)
+            .where(IS_CALLER)
+            .order_by(*filters.order_by())
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+
+    return _statement(("page", listing, filters.shape()), build)
+
+
+def _slice_statement(listing: Listing, filters: TemplateFilter, cursor: bool) -> Statement:
+    def build() -> Statement:
+        keyset = [filters.after()] if cursor else []
+        matching = and_(true(), *_visible(listing), *filters.clauses(), *keyset)
+        return (
+            select(*CALLER_COLUMNS, *POST_COLUMNS)
+            .select_from(CALLER)
+            .outerjoin(POSTS_WITH_OWNERS, matching)
+            .where(IS_CALLER)
+            .order_by(*filters.order_by())
+            .limit(bindparam("limit"))
+        )
+
+    return _statement(("slice", listing, filters.shape(), cursor), build)
+
+
+def _count_statement(listing: Listing, filters: TemplateFilter) -> Statement:
+    def build() -> Statement:
+        return (
+            select(func.count(col(MemeTemplate.id)))
+            .select_from(CALLER)
+            .join(POSTS_WITH_OWNERS, and_(true(), *_visible(listing), *filters.clauses()))
+            .where(IS_CALLER)
+        )
+
+    return _statement(("count", listing, filters.shape()), build)
+
+
+async def list_page(
+    db: Db,
+    caller: Caller,
+    listing: Listing = Listing.ALL,
+    *,
+    filters: TemplateFilter = NO_FILTER,
+    limit: int | None = None,
+    offset: int | None = None,
 ) -> Page[Post]:
+    """A page of ``listing`` narrowed and ordered by ``filters`` (by id unless asked),
+    with how many match in all. Any signed-in user."""
     limit, offset = paging(limit, offset)
-    total = await session.scalar(_counted(where)) or 0
-    rows = await session.execute(
-        _posts().where(*where).order_by(*order_by).limit(limit).offset(offset)
-    )
-    return Page([Post(t, name) for t, name in rows], total, limit, offset)
+    statement = _page_statement(listing, filters)
+    params = caller.params() | filters.params()
+    rows = await db.fetch(statement, params | {"limit": limit, "offset": offset})
+    if not rows and offset:
+        # Past the last row: ask again from the start, for the caller and the total.
+        rows = await db.fetch(statement, params | {"limit": 1, "offset": 0})
+        caller.accept(rows[0] if rows else None)
+        return Page([], rows[0][-1], limit, offset)
+    caller.accept(rows[0] if rows else None)
+    posts = [post_of(row, WIDTH) for row in rows if row[WIDTH] is not None]
+    return Page(posts, rows[0][-1], limit, offset)
 
 
-async def _slice(
-    session: AsyncSession,
-    where: Sequence[Any],
-    filters: TemplateFilter,
-    first: int | None,
-    after: str | None,
+async def list_slice(
+    db: Db,
+    caller: Caller,
+    listing: Listing = Listing.ALL,
+    *,
+    filters: TemplateFilter = NO_FILTER,
+    first: int | None = None,
+    after: str | None = None,
 ) -> Slice:
+    """``list_page`` paged by cursor: the ``first`` rows after ``after``."""
     first, _ = paging(first, 0)
-    total = await session.scalar(_counted(where)) or 0
-    keyset = [filters.after(after)] if after else []
-    rows = await session.execute(
-        _posts().where(*where, *keyset).order_by(*filters.order_by()).limit(first + 1)
+    params = caller.params() | filters.params() | (after_params(after) if after else {})
+    rows = await db.fetch(
+        _slice_statement(listing, filters, after is not None), params | {"limit": first + 1}
     )
-    posts = [Post(t, name) for t, name in rows]
+    caller.accept(rows[0] if rows else None)
+    posts = [post_of(row, WIDTH) for row in rows if row[WIDTH] is not None]
+    [(total,)] = await db.fetch(_count_statement(listing, filters), params)
     return Slice(posts[:first], len(posts) > first, total)
 
 
-def cursor_of(post: Post) -> str:
-    """The opaque cursor of a row: its (posted, id) keyset position."""
-    return encode_cursor(post.template)
-
-
-def _feed_clause(user: User) -> Any:
-    return or_(col(MemeTemplate.approved).is_(True), col(MemeTemplate.user_id) == user.id)
-
-
-async def list_templates(
-    session: AsyncSession,
-    caller: Caller,
-    *,
-    filters: TemplateFilter = NO_FILTER,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Page[Post]:
-    """Every template, narrowed and ordered by ``filters`` (by id unless asked). Any
-    signed-in user; only admins see others' unapproved ones when filtering on them."""
-    user = await caller.require_user()
-    return await _page(session, filters.clauses(user), filters.order_by(), limit, offset)
-
-
-async def feed(
-    session: AsyncSession,
-    caller: Caller,
-    *,
-    filters: TemplateFilter = NO_FILTER,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Page[Post]:
-    """Approved templates plus the caller's own, narrowed by ``filters``. Any signed-in user."""
-    user = await caller.require_user()
-    where = [_feed_clause(user), *filters.clauses(user)]
-    return await _page(session, where, filters.order_by(), limit, offset)
-
-
-async def templates_slice(
-    session: AsyncSession,
-    caller: Caller,
-    *,
-    filters: TemplateFilter = NO_FILTER,
-    first: int | None = None,
-    after: str | None = None,
-) -> Slice:
-    """``list_templates`` paged by cursor: the ``first`` rows after ``after``."""
-    user = await caller.require_user()
-    return await _slice(session, filters.clauses(user), filters, first, after)
-
-
-async def feed_slice(
-    session: AsyncSession,
-    caller: Caller,
-    *,
-    filters: TemplateFilter = NO_FILTER,
-    first: int | None = None,
-    after: str | None = None,
-) -> Slice:
-    """``feed`` paged by cursor: the ``first`` rows after ``after``."""
-    user = await caller.require_user()
-    where = [_feed_clause(user), *filters.clauses(user)]
-    return await _slice(session, where, filters, first, after)
-
-
-async def get_template(session: AsyncSession, caller: Caller, *, template_id: int) -> Post:
+async def get_template(db: Db, caller: Caller, *, template_id: int) -> Post:
     """One template. Any signed-in user; NotFound(NO_TEMPLATE)."""
-    await caller.require_user()
-    return await _post(session, template_id)
+    if not valid_id(template_id):
+        await caller.require_user()
+        raise NotFound(NO_TEMPLATE)
+    rows = await db.fetch(ONE, caller.params() | {"template_id": template_id})
+    caller.accept(rows[0] if rows else None)
+    if rows[0][WIDTH] is None:
+        raise NotFound(NO_TEMPLATE)
+    return post_of(rows[0], WIDTH)
 
 
 async def create_template(
-    session: AsyncSession,
+    db: Db,
     caller: Caller,
     *,
     title: str | None,
@@ -176,13 +257,13 @@ async def create_template(
     user = await caller.require_user()
     template = MemeTemplate(**_fields(title, url, description), user_id=user.id)
     template.approved = user.admin
-    session.add(template)
-    await session.commit()
-    return Post(template, user.username)
+    db.session.add(template)
+    await db.session.commit()
+    return _post_of_entity(template, user)
 
 
 async def update_template(
-    session: AsyncSession,
+    db: Db,
     caller: Caller,
     *,
     template_id: int,
@@ -193,66 +274,67 @@ async def update_template(
     """Replace title, url and description. The owner may edit while unapproved; an
     admin may always, and an admin's edit approves the template."""
     user = await caller.require_user()
-    post = await _post(session, template_id)
-    _check_can_change(user, post.template)
+    post = await _post(db.session, template_id)
+    _check_can_change(user, post)
     values = _fields(title, url, description)
     if user.admin:
         values["approved"] = True
     # Every column is written (a PUT replaces all three), under the rule's guard.
-    await _guarded(session, user, template_id, update(MemeTemplate).values(**values))
-    return post
+    await _guarded(db.session, user, template_id, update(MemeTemplate).values(**values))
+    return replace(post, **values)
 
 
-async def delete_template(session: AsyncSession, caller: Caller, *, template_id: int) -> None:
+async def delete_template(db: Db, caller: Caller, *, template_id: int) -> None:
     """Delete a template, under the same rule as editing it."""
     user = await caller.require_user()
-    post = await _post(session, template_id)
-    _check_can_change(user, post.template)
-    await _guarded(session, user, template_id, delete(MemeTemplate))
+    post = await _post(db.session, template_id)
+    _check_can_change(user, post)
+    await _guarded(db.session, user, template_id, delete(MemeTemplate))
 
 
-async def approve_template(session: AsyncSession, caller: Caller, *, template_id: int) -> Post:
+async def approve_template(db: Db, caller: Caller, *, template_id: int) -> Post:
     """Approve a template. Admins only; NotFound(NO_TEMPLATE)."""
     user = await caller.require_admin()
-    post = await _post(session, template_id)
-    await _guarded(session, user, template_id, update(MemeTemplate).values(approved=True))
-    return post
-
-
-async def users_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, User]:
-    """One query for many owners (the GraphQL ``author`` loader)."""
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    users = await session.scalars(select(User).where(col(User.id).in_(wanted)))
-    return {user.id: user for user in users if user.id is not None}
+    post = await _post(db.session, template_id)
+    await _guarded(db.session, user, template_id, update(MemeTemplate).values(approved=True))
+    return replace(post, approved=True)
 
 
 async def templates_by_user_ids(
-    session: AsyncSession, user_ids: Iterable[int], *, limit: int | None, offset: int | None
-) -> dict[int, list[MemeTemplate]]:
-    """One query for the first ``limit`` templates (after ``offset``) of each user, by id."""
+    db: Db, owners: Iterable[Account], *, limit: int | None, offset: int | None
+) -> dict[int, list[Post]]:
+    """One query for the first ``limit`` templates (after ``offset``) of each owner, by id."""
     limit, offset = paging(limit, offset)
-    wanted = set(user_ids)
-    if not wanted:
+    by_id = {owner.id: owner for owner in owners}
+    if not by_id:
         return {}
     rank = (
         func.row_number()
         .over(partition_by=col(MemeTemplate.user_id), order_by=col(MemeTemplate.id))
         .label("rank")
     )
-    ranked = select(MemeTemplate, rank).where(col(MemeTemplate.user_id).in_(wanted)).subquery()
+    ranked = (
+        select(MemeTemplate, rank).where(col(MemeTemplate.user_id).in_(by_id)).subquery()
+    )
     chosen = (
         select(MemeTemplate)
         .join(ranked, col(MemeTemplate.id) == ranked.c.id)
         .where(ranked.c.rank > offset, ranked.c.rank <= offset + limit)
         .order_by(col(MemeTemplate.user_id), col(MemeTemplate.id))
     )
-    grouped: dict[int, list[MemeTemplate]] = defaultdict(list)
-    for template in await session.scalars(chosen):
+    grouped: dict[int, list[Post]] = defaultdict(list)
+    for template in await db.session.scalars(chosen):
         if template.user_id is not None:
-            grouped[template.user_id].append(template)
+            grouped[template.user_id].append(_post_of_entity(template, by_id[template.user_id]))
     return grouped
+
+
+def _post_of_entity(template: MemeTemplate, owner: Account | None) -> Post:
+    assert template.id is not None
+    return Post(
+        template.id, template.title, template.url, template.description,
+        _moment(template.posted), bool(template.approved), owner,
+    )
 
 
 def _fields(title: str | None, url: str | None, description: str | None) -> dict[str, Any]:
@@ -266,7 +348,7 @@ def _fields(title: str | None, url: str | None, description: str | None) -> dict
 
 
 async def _guarded(
-    session: AsyncSession, user: User, template_id: int, statement: Update | Delete
+    session: AsyncSession, user: Account, template_id: int, statement: Update | Delete
 ) -> None:
     """Run an UPDATE or DELETE of one template under the edit rule, and commit.
 
@@ -286,29 +368,44 @@ async def _guarded(
     await session.commit()
 
 
-async def _check_latest(session: AsyncSession, user: User, template_id: int, *, lock: bool) -> None:
-    query = select(MemeTemplate).where(col(MemeTemplate.id) == template_id)
+async def _check_latest(
+    session: AsyncSession, user: Account, template_id: int, *, lock: bool
+) -> None:
+    query = select(col(MemeTemplate.user_id), col(MemeTemplate.approved)).where(
+        col(MemeTemplate.id) == template_id
+    )
     if lock:
         query = query.with_for_update()
-    fresh = await session.scalar(query.execution_options(populate_existing=True))
+    fresh = (await session.execute(query)).first()
     if fresh is None:
         raise NotFound(NO_TEMPLATE)
-    _check_can_change(user, fresh)
+    _check_rule(user, fresh[0], bool(fresh[1]))
 
 
-def _check_can_change(user: User, template: MemeTemplate) -> None:
+def _check_can_change(user: Account, post: Post) -> None:
+    _check_rule(user, post.owner.id if post.owner else None, post.approved)
+
+
+def _check_rule(user: Account, owner_id: int | None, approved: bool) -> None:
     if user.admin:
         return
-    if template.user_id != user.id:
+    if owner_id != user.id:
         raise Forbidden(NOT_OWNER)
-    if template.approved:
+    if approved:
         raise Forbidden(APPROVED_POST)
 
 
 async def _post(session: AsyncSession, template_id: int) -> Post:
+    """One template for a write, read in the write's own session and transaction."""
     if not valid_id(template_id):
         raise NotFound(NO_TEMPLATE)
-    row = (await session.execute(_posts().where(col(MemeTemplate.id) == template_id))).first()
+    row = (
+        await session.execute(
+            select(*POST_COLUMNS)
+            .select_from(POSTS_WITH_OWNERS)
+            .where(col(MemeTemplate.id) == template_id)
+        )
+    ).first()
     if row is None:
         raise NotFound(NO_TEMPLATE)
-    return Post(*row)
+    return post_of(row)

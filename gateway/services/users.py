@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.auth import Caller
+from gateway.db.database import Db
 from gateway.db.models import User
 from gateway.errors import (
     COULD_NOT_VERIFY,
@@ -76,7 +77,7 @@ async def authenticate(
 
 
 async def login(
-    session: AsyncSession, caller: Caller, *, username: str | None, password: str | None
+    db: Db, caller: Caller, *, username: str | None, password: str | None
 ) -> tuple[str, User]:
     """A fresh access token for valid credentials (see ``authenticate``), under the login
     throttle: TooManyRequests, before any password work and whatever the password, once
@@ -88,7 +89,7 @@ async def login(
     if throttle is not None:
         await throttle.check(username=name, address=caller.client_address)
     try:
-        user = await authenticate(session, settings, username=username, password=password)
+        user = await authenticate(db.session, settings, username=username, password=password)
     except Unauthenticated:
         count_login(success=False)
         if throttle is not None:
@@ -106,36 +107,37 @@ async def login(
     return token, user
 
 
-async def logout(session: AsyncSession, caller: Caller) -> None:
+async def logout(db: Db, caller: Caller) -> None:
     """End every token of the caller, on every process: bump token_version in the row."""
     user = await caller.require_user()
-    await session.execute(
+    await db.session.execute(
         update(User)
         .where(col(User.id) == user.id)
         .values(token_version=col(User.token_version) + 1)
     )
-    await session.commit()
+    await db.session.commit()
 
 
 async def list_users(
-    session: AsyncSession, caller: Caller, *, limit: int | None = None, offset: int | None = None
+    db: Db, caller: Caller, *, limit: int | None = None, offset: int | None = None
 ) -> Page[User]:
     """All users by id. Admins only."""
     await caller.require_admin()
     limit, offset = paging(limit, offset)
+    session = db.session
     total = await session.scalar(select(func.count()).select_from(User)) or 0
     users = await session.scalars(select(User).order_by(col(User.id)).limit(limit).offset(offset))
     return Page(list(users), total, limit, offset)
 
 
-async def get_user(session: AsyncSession, caller: Caller, *, public_id: str) -> User:
+async def get_user(db: Db, caller: Caller, *, public_id: str) -> User:
     """One user by public id. Admins only; NotFound(NO_USER)."""
     await caller.require_admin()
-    return await _user_by_public_id(session, public_id)
+    return await _user_by_public_id(db.session, public_id)
 
 
 async def create_user(
-    session: AsyncSession,
+    db: Db,
     caller: Caller,
     *,
     username: str | None,
@@ -154,7 +156,7 @@ async def create_user(
         ),
         admin=False,
     )
-    return await insert_user(session, user)
+    return await insert_user(db.session, user)
 
 
 async def insert_user(session: AsyncSession, user: User) -> User:
@@ -167,9 +169,10 @@ async def insert_user(session: AsyncSession, user: User) -> User:
     return user
 
 
-async def promote_user(session: AsyncSession, caller: Caller, *, public_id: str) -> User:
+async def promote_user(db: Db, caller: Caller, *, public_id: str) -> User:
     """Make a user an admin. Admins only; NotFound(NO_USER)."""
     await caller.require_admin()
+    session = db.session
     user = await _user_by_public_id(session, public_id)
     await session.execute(update(User).where(col(User.id) == user.id).values(admin=True))
     await session.commit()
@@ -177,10 +180,11 @@ async def promote_user(session: AsyncSession, caller: Caller, *, public_id: str)
     return user
 
 
-async def delete_user(session: AsyncSession, caller: Caller, *, public_id: str) -> None:
+async def delete_user(db: Db, caller: Caller, *, public_id: str) -> None:
     """Delete a user; their templates stay, without an owner. Admins only; NotFound;
     Conflict(LAST_ADMIN) rather than leave the service with no admin."""
     await caller.require_admin()
+    session = db.session
     user = await _user_by_public_id(session, public_id)
     if user.admin:
         # Lock the admin rows so two admins deleting each other cannot both pass.

@@ -1,0 +1,249 @@
+"""Reads on the hot path: SELECTs compiled once per dialect and run at the driver, one trip each.
+
+The services write their read statements with SQLAlchemy Core, as everywhere else; a
+``Reader`` compiles each statement once for the database at hand and then executes it
+without SQLAlchemy's per-execution machinery (connection wrappers, result objects, type
+processing of rows), which costs more CPU than the rest of a typical request:
+
+- SQLite (a file): Python's ``sqlite3`` on a few reader threads, each with its own
+  read-only connection; a whole read is one hop to a thread and back, so the event loop
+  never waits on the file (WAL: readers never wait for writers either);
+- PostgreSQL: asyncpg's own pool and prepared-statement cache, no ping per request: a read
+  that meets a dropped connection is retried once on a fresh one;
+- anything else (MySQL/MariaDB, an in-memory SQLite): the SQLAlchemy engine's own pool
+  (``exec_driver_sql``), which is the same driver work with less gained.
+
+Rows come back as plain tuples (or asyncpg records) in the statement's column order, as
+the driver returns them: callers convert the few types that differ (SQLite's booleans
+and timestamps). A database that cannot be reached raises ``DatabaseUnreachable``
+(a ConnectionError, hence a 503); any other driver error is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.db.engine import register_sqlite_functions, statement_count
+from gateway.settings import Settings
+
+Row = Sequence[Any]
+# Any SELECT, whatever its columns (SQLAlchemy 2.1's Select is generic in each column).
+Statement = Select[*tuple[Any, ...]]
+
+
+class DatabaseUnreachable(ConnectionError):
+    """The database did not answer a read (refused, dropped, timed out, locked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A statement compiled for one dialect: its SQL and how to order its parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def arguments(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            value = params[name] if name in params else self.defaults[name]
+            values.append(value if process is None or value is None else process(value))
+        return tuple(values)
+
+
+def prepare(statement: Statement, dialect: Dialect) -> Prepared:
+    compiled = statement.compile(dialect=dialect)
+    names = tuple(compiled.positiontup or ())
+    binds = compiled.binds
+    return Prepared(
+        sql=compiled.string,
+        names=names,
+        defaults={name: binds[name].effective_value for name in names},
+        processors=tuple(
+            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ),
+    )
+
+
+class Reader(Protocol):
+    observers: list[Callable[[str], None]]
+
+    async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Row]:
+        """Every row of ``statement`` with ``params``, in one trip to the database."""
+
+    async def aclose(self) -> None: ...
+
+
+class _Compiling:
+    """Compiles each statement once; statements are built once (module level or per
+    filter shape), so this cache stays as small as the set of shapes. ``observers`` see
+    the SQL of every statement sent (tests and tools; the engine's own statements are
+    seen through its ``before_cursor_execute`` event instead)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.observers: list[Callable[[str], None]] = []
+        self._prepared: dict[Statement, Prepared] = {}
+
+    def prepared(self, statement: Statement) -> Prepared:
+        found = self._prepared.get(statement)
+        if found is None:
+            found = self._prepared[statement] = prepare(statement, self.dialect)
+        return found
+
+    def sending(self, prepared: Prepared) -> None:
+        counter = statement_count.get()
+        if counter is not None:
+            counter[0] += 1
+        for observe in self.observers:
+            observe(prepared.sql)
+
+
+class SqliteReader(_Compiling):
+    """Python's sqlite3 on ``threads`` reader threads, one read-only connection each."""
+
+    def __init__(self, dialect: Dialect, path: str, *, threads: int, busy_timeout: float) -> None:
+        super().__init__(dialect)
+        self.path = path
+        self.busy_timeout_ms = round(busy_timeout * 1000)
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="gateway-sqlite-read")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # check_same_thread=False only so aclose() may close it from the loop's thread
+            # once every reader thread has finished.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            conn.execute("PRAGMA query_only=ON")  # this path never writes
+            register_sqlite_functions(conn)
+            with self._lock:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
+        return self._connection().execute(sql, args).fetchall()
+
+    async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Row]:
+        prepared = self.prepared(statement)
+        args = prepared.arguments(params)
+        self.sending(prepared)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._threads, self._run, prepared.sql, args)
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout, file unreadable
+            raise DatabaseUnreachable(str(exc)) from exc
+
+    async def aclose(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._threads.shutdown)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+class AsyncpgReader(_Compiling):
+    """asyncpg's pool, opened at the first read (inside the serving event loop)."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        super().__init__(engine.dialect)
+        _, params = engine.dialect.create_connect_args(engine.url)
+        self.connect: dict[str, Any] = dict(params) | {
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_statement_timeout,
+        }
+        self.max_size = settings.db_pool_size + settings.db_max_overflow
+        self.acquire_timeout = settings.db_pool_timeout
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    async def _open(self) -> Any:
+        import asyncpg  # type: ignore[import-untyped]
+
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    min_size=0, max_size=self.max_size, **self.connect
+                )
+        return self._pool
+
+    async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Row]:
+        import asyncpg
+
+        prepared = self.prepared(statement)
+        args = prepared.arguments(params)
+        self.sending(prepared)
+        lost = (
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.ConnectionDoesNotExistError,  # dropped while in use
+            asyncpg.AdminShutdownError,  # the server is restarting
+            asyncpg.CannotConnectNowError,
+            asyncpg.CrashShutdownError,
+        )
+        for attempt in (1, 2):
+            try:
+                pool = self._pool or await self._open()
+                async with pool.acquire(timeout=self.acquire_timeout) as conn:
+                    rows: list[Row] = await conn.fetch(prepared.sql, *args)
+                    return rows
+            except lost as exc:
+                # A connection the server dropped (a restart, a failover) fails its first
+                # use; a read is safe to send again, once, on a connection made now.
+                if attempt == 2 or isinstance(exc, TimeoutError):
+                    raise DatabaseUnreachable(f"{exc.__class__.__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+class EngineReader(_Compiling):
+    """The SQLAlchemy engine's pool and driver; errors keep SQLAlchemy's own types."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine.dialect)
+        self.engine = engine
+
+    async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Row]:
+        prepared = self.prepared(statement)  # counted by the engine's own listener
+        async with self.engine.connect() as conn:
+            result = await conn.exec_driver_sql(prepared.sql, prepared.arguments(params))
+            return list(result.all())
+
+    async def aclose(self) -> None:
+        pass
+
+
+def create_reader(engine: AsyncEngine, settings: Settings) -> Reader:
+    """The fastest reader this database allows (see the module's docstring)."""
+    url = make_url(settings.database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite" and url.database not in (None, "", ":memory:"):
+        return SqliteReader(
+            engine.dialect,
+            url.database or "",
+            threads=settings.db_pool_size,
+            busy_timeout=settings.db_statement_timeout,
+        )
+    if backend == "postgresql" and url.get_driver_name() == "asyncpg":
+        return AsyncpgReader(engine, settings)
+    return EngineReader(engine)
