@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -27,8 +27,10 @@ from gateway.errors import BadInput
 from gateway.services.fields import clean_text, valid_id
 
 SEARCH_MAX = 200
-# A template's owner, as every template read joins it (the filters name its username).
+# A template's owner, as every template read joins it.
 OWNER = aliased(User, name="owner")
+# The id of the user named by the ``username`` filter.
+NAMED = select(col(User.id)).where(col(User.username) == bindparam("username")).scalar_subquery()
 
 
 class Order(enum.Enum):
@@ -84,12 +86,12 @@ class TemplateFilter:
         )
 
     def clauses(self) -> list[Any]:
-        """The conditions of this shape, on MemeTemplate and OWNER."""
+        """The conditions of this shape, on MemeTemplate's own columns."""
         where: list[Any] = []
         if self.approved is not None:
             where.append(col(MemeTemplate.approved).is_(self.approved))
         if self.username is not None:
-            where.append(col(OWNER.username) == bindparam("username"))
+            where.append(col(MemeTemplate.user_id) == NAMED)
         if self.search:
             pattern = bindparam("search", type_=String())
             where.append(

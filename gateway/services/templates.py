@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -56,9 +57,11 @@ class Listing(enum.Enum):
     FEED = "feed"  # approved ones plus the caller's own (the original's GET /)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Post:
-    """A template with its owner (None once the owner is deleted)."""
+    """A template with its owner (None once the owner is deleted). Read-only by
+    convention (not frozen: a list of them is built on every read, and frozen
+    dataclasses are several times slower to make)."""
 
     id: int
     title: str
@@ -93,33 +96,51 @@ POST_COLUMNS = (
     col(MemeTemplate.description), col(MemeTemplate.posted), col(MemeTemplate.approved),
     col(OWNER.id), col(OWNER.public_id), col(OWNER.username), col(OWNER.admin),
 )
-POSTS_WITH_OWNERS = MemeTemplate.__table__.outerjoin(  # type: ignore[attr-defined]
-    OWNER, col(OWNER.id) == col(MemeTemplate.user_id)
-)
+IS_OWNER = col(OWNER.id) == col(MemeTemplate.user_id)
 # One template by id, with the caller.
 ONE: Statement = (
     select(*CALLER_COLUMNS, *POST_COLUMNS)
     .select_from(CALLER)
-    .outerjoin(POSTS_WITH_OWNERS, col(MemeTemplate.id) == bindparam("template_id"))
+    .outerjoin(MemeTemplate, col(MemeTemplate.id) == bindparam("template_id"))
+    .outerjoin(OWNER, IS_OWNER)
     .where(IS_CALLER)
 )
 
 
-def post_of(row: Sequence[Any], start: int = 0) -> Post:
-    """The Post in ``row[start:]`` (POST_COLUMNS), as any driver returns it."""
-    (template_id, title, url, description, posted, approved,
-     owner_id, owner_public_id, owner_name, owner_admin) = row[start:start + len(POST_COLUMNS)]
-    owner = None
-    if owner_id is not None:
-        owner = Account(id=owner_id, public_id=owner_public_id, username=owner_name,
-                        admin=bool(owner_admin))
-    return Post(template_id, title, url, description, _moment(posted), bool(approved), owner)
+def posts_of(rows: Iterable[Sequence[Any]], start: int = 0) -> list[Post]:
+    """The Posts in ``row[start:]`` (POST_COLUMNS) of each row that has one, as any driver
+    returns them; one Account per owner."""
+    owners: dict[int, Account] = {}
+    posts = []
+    for row in rows:
+        (template_id, title, url, description, posted, approved,
+         owner_id, owner_public_id, owner_name, owner_admin) = row[start:start + 10]
+        if template_id is None:
+            continue  # the caller's row alone: nothing matched
+        owner = None
+        if owner_id is not None:
+            owner = owners.get(owner_id)
+            if owner is None:
+                owner = owners[owner_id] = Account(
+                    id=owner_id, public_id=owner_public_id, username=owner_name,
+                    admin=bool(owner_admin),
+                )
+        posts.append(
+            Post(template_id, title, url, description, _moment(posted), bool(approved), owner)
+        )
+    return posts
+
+
+@lru_cache(maxsize=8192)
+def _stored_moment(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _moment(value: datetime | str) -> datetime:
     """A stored naive-UTC time (SQLite hands it over as text) as an aware datetime."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        return _stored_moment(value)
+    return value.replace(tzinfo=UTC)
 
 
 def _visible(listing: Listing) -> list[Any]:
@@ -131,7 +152,7 @@ def _visible(listing: Listing) -> list[Any]:
 _statements: dict[tuple[Any, ...], Statement] = {}
 
 
-def _statement(key: tuple[Any, ...], build: Any) -> Statement:
+def _statement(key: tuple[Any, ...], build: Callable[[], Statement]) -> Statement:
     """One statement per shape, built at its first use (shapes are few)."""
     found = _statements.get(key)
     if found is None:
@@ -139,51 +160,50 @@ def _statement(key: tuple[Any, ...], build: Any) -> Statement:
     return found
 
 
-def _page_statement(listing: Listing, filters: TemplateFilter) -> Statement:
-    """The caller, then one page of the list with the number of rows in all: the caller's
-    row is always there (its template columns NULL when nothing matches)."""
+def _rows_statement(listing: Listing, filters: TemplateFilter, *, keyset: bool) -> Statement:
+    """The caller, then up to ``limit`` rows of the list from ``offset`` (after the
+    cursor's row with ``keyset``): the caller's row is always there, its template
+    columns NULL when nothing matches."""
 
     def build() -> Statement:
-        matching = and_(true(), *_visible(listing), *filters.clauses())
+        after = [filters.after()] if keyset else []
+        matching = and_(true(), *_visible(listing), *filters.clauses(), *after)
         return (
-            select(*CALLER_COLUMNS, *POST_COLUMNS, func.count(col(MemeTemplate.id)).over())
+            select(*CALLER_COLUMNS, *POST_COLUMNS)
             .select_from(CALLER)
-            .outerjoin(POSTS_WITH_OWNERS, matching)
+            .outerjoin(MemeTemplate, matching)
+            .outerjoin(OWNER, IS_OWNER)
             .where(IS_CALLER)
             .order_by(*filters.order_by())
             .limit(bindparam("limit"))
             .offset(bindparam("offset"))
         )
 
-    return _statement(("page", listing, filters.shape()), build)
-
-
-def _slice_statement(listing: Listing, filters: TemplateFilter, cursor: bool) -> Statement:
-    def build() -> Statement:
-        keyset = [filters.after()] if cursor else []
-        matching = and_(true(), *_visible(listing), *filters.clauses(), *keyset)
-        return (
-            select(*CALLER_COLUMNS, *POST_COLUMNS)
-            .select_from(CALLER)
-            .outerjoin(POSTS_WITH_OWNERS, matching)
-            .where(IS_CALLER)
-            .order_by(*filters.order_by())
-            .limit(bindparam("limit"))
-        )
-
-    return _statement(("slice", listing, filters.shape(), cursor), build)
+    return _statement(("rows", listing, filters.shape(), keyset), build)
 
 
 def _count_statement(listing: Listing, filters: TemplateFilter) -> Statement:
+    """The caller, and how many rows of the list match (no row: no such caller)."""
+
     def build() -> Statement:
+        matching = and_(true(), *_visible(listing), *filters.clauses())
         return (
-            select(func.count(col(MemeTemplate.id)))
+            select(*CALLER_COLUMNS, func.count(col(MemeTemplate.id)))
             .select_from(CALLER)
-            .join(POSTS_WITH_OWNERS, and_(true(), *_visible(listing), *filters.clauses()))
+            .outerjoin(MemeTemplate, matching)
             .where(IS_CALLER)
+            .group_by(*CALLER_COLUMNS)
         )
 
     return _statement(("count", listing, filters.shape()), build)
+
+
+async def _count(db: Db, caller: Caller, listing: Listing, filters: TemplateFilter,
+                 params: dict[str, Any]) -> int:
+    rows = await db.fetch(_count_statement(listing, filters), params)
+    caller.accept(rows[0] if rows else None)
+    total: int = rows[0][WIDTH]
+    return total
 
 
 async def list_page(
@@ -196,19 +216,24 @@ async def list_page(
     offset: int | None = None,
 ) -> Page[Post]:
     """A page of ``listing`` narrowed and ordered by ``filters`` (by id unless asked),
-    with how many match in all. Any signed-in user."""
+    with how many match in all. Any signed-in user.
+
+    One statement reads the caller and the page; a page that is not full also tells
+    the total, so only a full page (or one past the end) counts the rows separately."""
     limit, offset = paging(limit, offset)
-    statement = _page_statement(listing, filters)
     params = caller.params() | filters.params()
-    rows = await db.fetch(statement, params | {"limit": limit, "offset": offset})
-    if not rows and offset:
-        # Past the last row: ask again from the start, for the caller and the total.
-        rows = await db.fetch(statement, params | {"limit": 1, "offset": 0})
+    rows = await db.fetch(
+        _rows_statement(listing, filters, keyset=False),
+        params | {"limit": limit + 1, "offset": offset},
+    )
+    posts = posts_of(rows, WIDTH)
+    if len(posts) > limit:
+        return Page(posts[:limit], await _count(db, caller, listing, filters, params),
+                    limit, offset)
+    if posts or not offset:
         caller.accept(rows[0] if rows else None)
-        return Page([], rows[0][-1], limit, offset)
-    caller.accept(rows[0] if rows else None)
-    posts = [post_of(row, WIDTH) for row in rows if row[WIDTH] is not None]
-    return Page(posts, rows[0][-1], limit, offset)
+        return Page(posts, offset + len(posts), limit, offset)
+    return Page([], await _count(db, caller, listing, filters, params), limit, offset)
 
 
 async def list_slice(
@@ -222,13 +247,17 @@ async def list_slice(
 ) -> Slice:
     """``list_page`` paged by cursor: the ``first`` rows after ``after``."""
     first, _ = paging(first, 0)
-    params = caller.params() | filters.params() | (after_params(after) if after else {})
+    params = caller.params() | filters.params()
+    keyset = after_params(after) if after else {}
     rows = await db.fetch(
-        _slice_statement(listing, filters, after is not None), params | {"limit": first + 1}
+        _rows_statement(listing, filters, keyset=after is not None),
+        params | keyset | {"limit": first + 1, "offset": 0},
     )
     caller.accept(rows[0] if rows else None)
-    posts = [post_of(row, WIDTH) for row in rows if row[WIDTH] is not None]
-    [(total,)] = await db.fetch(_count_statement(listing, filters), params)
+    posts = posts_of(rows, WIDTH)
+    if after is None and len(posts) <= first:
+        return Slice(posts, False, len(posts))
+    total = await _count(db, caller, listing, filters, params)
     return Slice(posts[:first], len(posts) > first, total)
 
 
@@ -239,9 +268,10 @@ async def get_template(db: Db, caller: Caller, *, template_id: int) -> Post:
         raise NotFound(NO_TEMPLATE)
     rows = await db.fetch(ONE, caller.params() | {"template_id": template_id})
     caller.accept(rows[0] if rows else None)
-    if rows[0][WIDTH] is None:
+    posts = posts_of(rows, WIDTH)
+    if not posts:
         raise NotFound(NO_TEMPLATE)
-    return post_of(rows[0], WIDTH)
+    return posts[0]
 
 
 async def create_template(
@@ -399,13 +429,10 @@ async def _post(session: AsyncSession, template_id: int) -> Post:
     """One template for a write, read in the write's own session and transaction."""
     if not valid_id(template_id):
         raise NotFound(NO_TEMPLATE)
-    row = (
-        await session.execute(
-            select(*POST_COLUMNS)
-            .select_from(POSTS_WITH_OWNERS)
-            .where(col(MemeTemplate.id) == template_id)
-        )
-    ).first()
-    if row is None:
+    result = await session.execute(
+        select(*POST_COLUMNS).outerjoin(OWNER, IS_OWNER).where(col(MemeTemplate.id) == template_id)
+    )
+    posts = posts_of(result.all())
+    if not posts:
         raise NotFound(NO_TEMPLATE)
-    return post_of(row)
+    return posts[0]
