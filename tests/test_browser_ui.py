@@ -241,38 +241,47 @@ def test_graphiql_sign_in_shows_why_it_was_refused(
         refused_sign_in(USER[0], "wrong password", "Could not verify")
     refused_sign_in(*USER, "Too many login attempts")
 
-    def answer(status: int, **kwargs: Any) -> Callable[[Route], None]:
-        def fulfil(route: Route) -> None:
-            if route.request.method == "POST":
-                route.fulfill(status=status, **kwargs)
-            else:
-                route.continue_()
+    def on_post(answer: Callable[[Route], None]) -> None:
+        """From now on the page's POSTs to /graphql get ``answer`` instead of the gateway's."""
+        page.unroute(f"{gateway.base_url}/graphql")
+        page.route(
+            f"{gateway.base_url}/graphql",
+            lambda route: answer(route) if route.request.method == "POST" else route.continue_(),
+        )
 
-        return fulfil
-
-    page.route(f"{gateway.base_url}/graphql", answer(503, json=OUTAGE))
+    on_post(lambda route: route.fulfill(status=503, json=OUTAGE))
     refused_sign_in(*ADMIN, "Service unavailable (HTTP 503)")
-    page.unroute(f"{gateway.base_url}/graphql")
-    page.route(f"{gateway.base_url}/graphql", answer(502, body="<h1>Bad gateway</h1>"))
+    on_post(lambda route: route.fulfill(status=502, body="<h1>Bad gateway</h1>"))
     refused_sign_in(*ADMIN, "The gateway answered HTTP 502 Bad Gateway")
-    page.unroute(f"{gateway.base_url}/graphql")
-
-    page.get_by_role("button", name="Headers", exact=True).click()
-    replace_editor_text(page, "section[aria-label=Headers] .graphiql-editor:not(.hidden)", "{")
-    sign_in(page, *ADMIN)
-    expect(status).to_have_text("The Headers tab must hold a JSON object; fix it or empty it.")
-    replace_editor_text(page, "section[aria-label=Headers] .graphiql-editor:not(.hidden)", "")
-
-    gateway.stop()
+    on_post(lambda route: route.abort("connectionrefused"))
     sign_in(page, *ADMIN)
     expect(status).to_have_text("Could not reach the gateway (network error). Try again.")
-    expect(page.locator("#signed-in")).to_be_hidden()
+    page.unroute(f"{gateway.base_url}/graphql")
+
+    headers_editor = "section[aria-label=Headers] .graphiql-editor:not(.hidden)"
+    page.get_by_role("button", name="Headers", exact=True).click()
+    replace_editor_text(page, headers_editor, "{")
+    sign_in(page, *ADMIN)
+    expect(status).to_have_text("The Headers tab must hold a JSON object; fix it or empty it.")
+    replace_editor_text(page, headers_editor, "")
     assert page.evaluate(f"localStorage.getItem('{SIGN_IN_KEY}')") is None
+
+    # Signing out while the gateway cannot be reached keeps the token, to try again.
+    sign_in(page, *ADMIN)
+    expect(page.locator("#signed-in")).to_contain_text("Signed in as admin")
+    gateway.stop()
+    page.get_by_role("button", name="Sign out").click()
+    expect(status).to_have_text(
+        "Could not sign out: Could not reach the gateway (network error). Try again."
+    )
+    expect(page.locator("#signed-in")).to_contain_text("Signed in as admin")
+    assert page.evaluate(f"localStorage.getItem('{SIGN_IN_KEY}')") is not None
     # Chromium logs each failed request itself (the page's own code logged nothing).
     failed = "console: Failed to load resource:"
     assert page.problems() == [
         f"{failed} the server responded with a status of 503 (Service Unavailable)",
         f"{failed} the server responded with a status of 502 (Bad Gateway)",
+        f"{failed} net::ERR_CONNECTION_REFUSED",
         f"{failed} net::ERR_CONNECTION_REFUSED",
     ]
 
