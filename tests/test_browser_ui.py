@@ -3,6 +3,7 @@ real uvicorn, offline."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -12,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
+from gateway.services import apps
 from tests.browser import RecordedPage, open_page, require_browser
 from tests.live import ADMIN, USER, LiveGateway, prepare_database
 
@@ -56,6 +60,15 @@ def replace_editor_text(page: RecordedPage, editor: str, text: str) -> None:
     page.keyboard.insert_text(text)
 
 
+HEADERS_EDITOR = "section[aria-label=Headers] .graphiql-editor:not(.hidden)"
+
+
+def type_headers(page: RecordedPage, text: str) -> None:
+    """Open GraphiQL's Headers tab and put ``text`` in place of what it holds."""
+    page.get_by_role("button", name="Headers", exact=True).click()
+    replace_editor_text(page, HEADERS_EDITOR, text)
+
+
 def test_graphiql_runs_a_query_with_the_token_from_the_headers_tab(
     gateway: LiveGateway, page: RecordedPage
 ) -> None:
@@ -66,12 +79,7 @@ def test_graphiql_runs_a_query_with_the_token_from_the_headers_tab(
     expect(page.locator(".graphiql-container")).to_be_visible()
 
     replace_editor_text(page, ".graphiql-query-editor", FEED_QUERY)
-    page.get_by_role("button", name="Headers", exact=True).click()
-    replace_editor_text(
-        page,
-        "section[aria-label=Headers] .graphiql-editor:not(.hidden)",
-        json.dumps({"x-access-token": token}),
-    )
+    type_headers(page, json.dumps({"x-access-token": token}))
     page.locator(".graphiql-execute-button").click()
 
     result = page.locator("section.result-window")
@@ -171,9 +179,7 @@ def test_graphiql_sign_in_runs_queries_as_that_user_until_sign_out(
     # Headers typed by hand are sent as typed, but for x-access-token (in any case),
     # which the sign-in's token replaces while signed in.
     typed = '{"x-demo": "kept", "X-Access-Token": "typed-by-hand"}'
-    page.get_by_role("button", name="Headers", exact=True).click()
-    headers_editor = "section[aria-label=Headers] .graphiql-editor:not(.hidden)"
-    replace_editor_text(page, headers_editor, typed)
+    type_headers(page, typed)
 
     sign_in(page, *USER)
     expect(page.locator("#signed-in")).to_contain_text("Signed in as user until")
@@ -184,7 +190,7 @@ def test_graphiql_sign_in_runs_queries_as_that_user_until_sign_out(
     expect(result).to_contain_text('"username": "user"')
     expect(result).to_contain_text('"title": "Offline meme"')
     assert page.screenshot_to("graphiql-signed-in").stat().st_size > 0
-    editor = page.locator(f"{headers_editor} .CodeMirror")
+    editor = page.locator(f"{HEADERS_EDITOR} .CodeMirror")
     assert editor.evaluate("e => e.CodeMirror.getValue()") == typed
     token = page.evaluate(f"JSON.parse(localStorage.getItem('{SIGN_IN_KEY}')).token")
     login, query = posts[-2], posts[-1]
@@ -258,12 +264,10 @@ def test_graphiql_sign_in_shows_why_it_was_refused(
     expect(status).to_have_text("Could not reach the gateway (network error). Try again.")
     page.unroute(f"{gateway.base_url}/graphql")
 
-    headers_editor = "section[aria-label=Headers] .graphiql-editor:not(.hidden)"
-    page.get_by_role("button", name="Headers", exact=True).click()
-    replace_editor_text(page, headers_editor, "{")
+    type_headers(page, "{")
     sign_in(page, *ADMIN)
     expect(status).to_have_text("The Headers tab must hold a JSON object; fix it or empty it.")
-    replace_editor_text(page, headers_editor, "")
+    type_headers(page, "")
     assert page.evaluate(f"localStorage.getItem('{SIGN_IN_KEY}')") is None
 
     # Signing out while the gateway cannot be reached keeps the token, to try again.
@@ -340,3 +344,49 @@ def test_graphiql_sign_in_lasts_as_long_as_its_token(
     expect(other.locator("#sign-in-form")).to_be_visible()
     expect(other.get_by_role("status")).to_have_text("Signed out in another tab.")
     assert page.problems() == []
+
+
+def register_app(database_url: str) -> str:
+    """A registered application's token (``gateway apps add``, in process)."""
+
+    async def add() -> str:
+        engine = create_async_engine(database_url, poolclass=NullPool)
+        try:
+            async with AsyncSession(engine) as session:
+                _, token = await apps.add_app(session, name="graphiql")
+                return token
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(add())
+
+
+def test_graphiql_sign_in_sends_the_application_token_typed_in_headers(tmp_path: Path) -> None:
+    """With APP_TOKENS_REQUIRED the login needs ``x-application-token`` too: the one the
+    user typed in the Headers tab goes with it."""
+    from playwright.sync_api import expect
+
+    require_browser()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    prepare_database(url)
+    app_token = register_app(url)
+    with (
+        LiveGateway(url, tmp_path, APP_TOKENS_REQUIRED="true") as gw,
+        open_page(gw.base_url, tmp_path) as page,
+    ):
+        status = page.get_by_role("status")
+        page.goto(f"{gw.base_url}/graphql")
+        expect(page.locator(".graphiql-container")).to_be_visible()
+        sign_in(page, *ADMIN)
+        expect(status).to_have_text("App Token is missing! (HTTP 401)")
+
+        type_headers(page, json.dumps({"x-application-token": app_token}))
+        sign_in(page, *ADMIN)
+        expect(page.locator("#signed-in")).to_contain_text("Signed in as admin")
+        expect(run_query(page)).to_contain_text('"username": "admin"')
+        page.get_by_role("button", name="Sign out").click()
+        expect(status).to_have_text("Signed out.")
+        # Chromium's own lines for the 401s: GraphiQL's schema fetch at load (it tries
+        # twice) and the sign-in without the application token.
+        unauthorized = "console: Failed to load resource: the server responded with a status of 401"
+        assert page.problems() == [f"{unauthorized} (Unauthorized)"] * 3
