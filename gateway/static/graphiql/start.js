@@ -127,7 +127,9 @@
     if (sent && (response.headers.get("content-type") || "").startsWith("application/json")) {
       response.clone().json().then((body) => {
         const refused = (body.errors || []).some((e) => e.message === TOKEN_REFUSED);
-        if (refused && signIn === sent) end(`Your sign-in ended (${TOKEN_REFUSED}). Sign in again.`);
+        if (refused && signIn === sent) {
+          end(`Your sign-in ended (${TOKEN_REFUSED}). Sign in again.`);
+        }
       }, () => {});
     }
     return response;
@@ -151,7 +153,8 @@
 
   /** Run one operation; its data, or throws an Error whose message the form shows. */
   async function run(query, variables, operationName) {
-    const headers = { ...typedHeaders(), "content-type": "application/json", accept: "application/json" };
+    const json = "application/json";
+    const headers = { ...typedHeaders(), "content-type": json, accept: json };
     let response;
     try {
       response = await fetchWithToken(endpoint, {
@@ -195,6 +198,7 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    if (busy) return; // Enter again while signing in: keep what was typed meanwhile
     const credentials = { username: username.value, password: password.value };
     password.value = "";
     whileBusy(form.querySelector("button"), async () => {
@@ -236,8 +240,9 @@
     if (event.key !== STORAGE_KEY && event.key !== null) return;
     const entry = stored();
     const live = entry && !expired(entry) ? entry : null;
+    const wasSignedIn = signIn !== null;
     use(live);
-    say(live ? "" : "Signed out in another tab.");
+    say(live || !wasSignedIn ? "" : "Signed out in another tab.");
   });
 
   const kept = stored();
