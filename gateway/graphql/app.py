@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from gateway.encoding import dumps
 from gateway.graphql.context import Context
 from gateway.graphql.errors import BAD_USER_INPUT, http_error_body
 from gateway.graphql.schema import create_schema
@@ -62,6 +63,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         context = Context.for_request(request, self.settings, response)
         request.state.graphql_context = context  # for __call__ to settle it
         return context
+
+    def encode_json(self, data: object) -> bytes:
+        return dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry reads the body's ``.get("query")``: ``42`` or ``null`` would be a

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -19,7 +20,9 @@ from strawberry.types import ExecutionContext
 from strawberry.types.unset import UNSET
 
 from gateway.graphql.context import Info
+from gateway.graphql.documents import Documents
 from gateway.graphql.errors import GatewayErrors
+from gateway.graphql.execution import PlainFieldsExecutor
 from gateway.graphql.feeds import FeedQuery, TemplateOrder, template_filter
 from gateway.graphql.permissions import admin_only
 from gateway.graphql.types import LoginResult, Template, User, given
@@ -160,23 +163,38 @@ class GatewaySchema(strawberry.Schema):
         """Silent: GatewayErrors logs what is unexpected and nothing that a caller caused."""
 
 
+# Parsed and validated documents are kept (per process, the least recently used dropped
+# past this many): a frontend sends the same few operations over and over.
+DOCUMENT_CACHE_SIZE = 512
+
+
 def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """The abuse limits of SPEC §2, from settings (factories: one instance per request)."""
-    chosen: list[Callable[[], SchemaExtension]] = [
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+    """The abuse limits of SPEC §2, from settings (factories: one instance per request).
+
+    The depth and alias rules are validation-rule classes made here once: a rule class
+    made per request would never match the validation cache's key."""
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+        *(DisableIntrospection().validation_rules if not settings.graphql_introspection else []),
     ]
-    if not settings.graphql_introspection:
-        chosen.append(DisableIntrospection)
-    return chosen
+    return [
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: AddValidationRules(rules),
+    ]
 
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[Any] = [GatewayErrors]
     if settings is not None:
         extensions += limits(settings)
-    return GatewaySchema(query=Query, mutation=Mutation, extensions=extensions)
+    extensions.append(Documents(DOCUMENT_CACHE_SIZE).extension())
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        execution_context_class=PlainFieldsExecutor,
+    )
 
 
 def print_sdl() -> str:
