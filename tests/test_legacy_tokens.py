@@ -166,6 +166,19 @@ async def test_refused_after_the_sunset(make_app: MakeApp) -> None:
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+async def test_a_token_that_worked_is_refused_where_legacy_tokens_are_off(
+    make_app: MakeApp,
+) -> None:
+    # Verified tokens are remembered per process; whether the original's are still
+    # accepted is decided again on every request.
+    token = {"x-access-token": original_token("alice")}
+    async with actions_for(await legacy_app(make_app)) as act:
+        assert (await act.client.get("/", headers=token)).status_code == 200
+    off = await make_app(legacy_secret_key=ORIGINAL_KEY, legacy_tokens_until=None)
+    async with actions_for(off) as act:
+        assert_token_invalid(await act.client.get("/", headers=token))
+
+
 async def test_refused_when_legacy_tokens_are_off(make_app: MakeApp) -> None:
     async with actions_for(await legacy_app(make_app, legacy_tokens_until=None)) as act:
         for who in ("admin", "alice"):

@@ -17,12 +17,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from tests.actions import Actions
+from tests.actions import Actions, actions_for
 from tests.conftest import test_settings as settings_for
 from tests.databases import empty_tables
 
@@ -245,3 +248,28 @@ async def test_sqlite_write_lock_held_elsewhere_is_503_until_released(sqlite_url
         assert (await create()).status_code == 200
         assert len(await act.templates()) == 2
     await app.state.engine.dispose()
+
+
+@pytest.mark.parametrize("server_url", ["postgresql"], indirect=True)
+async def test_reads_after_the_server_dropped_every_connection_are_served(server_url: str) -> None:
+    # A restart or failover drops pooled connections; the reader's pool sees the drop
+    # and connects again, so the next reads are served as if nothing had happened.
+    app = create_app(settings_for(server_url))
+    await empty_tables(app.state.engine)
+    async with app.router.lifespan_context(app), actions_for(app) as act:
+        headers = await act.user_headers("alice")
+        await act.create_template(headers, "kept")
+        assert (await act.client.get("/", headers=headers)).status_code == 200
+        admin = create_async_engine(server_url, poolclass=NullPool)
+        async with admin.connect() as conn:
+            await conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ))
+        await admin.dispose()
+        for path in ("/", "/template/1"):
+            response = await act.client.get(path, headers=headers)
+            assert response.status_code == 200, response.text
+        feed = (await act.client.get("/", headers=headers)).json()["templates"]
+        assert [t["title"] for t in feed] == ["kept"]
+

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -164,6 +166,24 @@ async def test_expired_token_is_invalid(act: Actions) -> None:
         secret=TEST_SECRET, public_id=user.public_id, version=0, ttl_seconds=60
     )
     assert (await act.client.get("/", headers={"x-access-token": fresh})).status_code == 200
+
+
+async def test_a_token_that_worked_is_refused_once_it_expires(act: Actions) -> None:
+    # A verified token is remembered between requests; its expiry is still checked.
+    user = await act.create_user("alice")
+    expiring = issue_access_token(
+        secret=TEST_SECRET,
+        public_id=user.public_id,
+        version=0,
+        ttl_seconds=60,
+        now=datetime.now(UTC) - timedelta(seconds=58),
+    )
+    headers = {"x-access-token": expiring}
+    assert (await act.client.get("/", headers=headers)).status_code == 200
+    assert (await act.client.get("/template/1", headers=headers)).status_code == 404
+    claims = jwt.decode(expiring, TEST_SECRET, algorithms=["HS256"])
+    await asyncio.sleep(max(0.0, claims["exp"] - time.time()) + 0.1)
+    assert_token_invalid(await act.client.get("/", headers=headers))
 
 
 async def test_token_ttl_comes_from_settings(make_app: MakeApp) -> None:

@@ -8,8 +8,8 @@ processing of rows), which costs more CPU than the rest of a typical request:
 - SQLite (a file): Python's ``sqlite3`` on a few reader threads, each with its own
   read-only connection; a whole read is one hop to a thread and back, so the event loop
   never waits on the file (WAL: readers never wait for writers either);
-- PostgreSQL: asyncpg's own pool and prepared-statement cache, no ping per request: a read
-  that meets a dropped connection is retried once on a fresh one;
+- PostgreSQL: asyncpg's own pool and prepared-statement cache, without a ping or a reset
+  per request (asyncpg notices a connection the server dropped and connects again);
 - anything else (MySQL/MariaDB, an in-memory SQLite): the SQLAlchemy engine's own pool
   (``exec_driver_sql``), which is the same driver work with less gained.
 
@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -173,47 +174,44 @@ class AsyncpgReader(_Compiling):
         self._opening = asyncio.Lock()
 
     async def _open(self) -> Any:
-        import asyncpg  # type: ignore[import-untyped]
-
         async with self._opening:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    min_size=0, max_size=self.max_size, **self.connect
+                    min_size=0, max_size=self.max_size, reset=_keep_as_is, **self.connect
                 )
         return self._pool
 
     async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Row]:
-        import asyncpg
-
         prepared = self.prepared(statement)
         args = prepared.arguments(params)
         self.sending(prepared)
-        lost = (
-            OSError,
-            TimeoutError,
+        try:
+            pool = self._pool or await self._open()
+            # An idle connection is handed over at once; only a wait for one needs the
+            # timeout (which costs asyncpg a task of its own).
+            timeout = None if pool.get_idle_size() else self.acquire_timeout
+            async with pool.acquire(timeout=timeout) as conn:
+                rows: list[Row] = await conn.fetch(prepared.sql, *args)
+                return rows
+        except (
+            OSError,  # refused, unreachable
+            TimeoutError,  # connect, statement or pool timeout
             asyncpg.PostgresConnectionError,
             asyncpg.ConnectionDoesNotExistError,  # dropped while in use
-            asyncpg.AdminShutdownError,  # the server is restarting
-            asyncpg.CannotConnectNowError,
-            asyncpg.CrashShutdownError,
-        )
-        for attempt in (1, 2):
-            try:
-                pool = self._pool or await self._open()
-                async with pool.acquire(timeout=self.acquire_timeout) as conn:
-                    rows: list[Row] = await conn.fetch(prepared.sql, *args)
-                    return rows
-            except lost as exc:
-                # A connection the server dropped (a restart, a failover) fails its first
-                # use; a read is safe to send again, once, on a connection made now.
-                if attempt == 2 or isinstance(exc, TimeoutError):
-                    raise DatabaseUnreachable(f"{exc.__class__.__name__}: {exc}") from exc
-        raise AssertionError("unreachable")
+            asyncpg.AdminShutdownError,  # the server is shutting down
+            asyncpg.CannotConnectNowError,  # ... or starting up
+        ) as exc:
+            raise DatabaseUnreachable(f"{exc.__class__.__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def _keep_as_is(_connection: Any) -> None:
+    """asyncpg resets a connection's session state (a round trip) each time it goes back
+    to the pool; the reader's single SELECTs in autocommit never change any."""
 
 
 class EngineReader(_Compiling):
