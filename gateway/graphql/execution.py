@@ -22,11 +22,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLScalarType,
+    GraphQLString,
     is_leaf_type,
     is_object_type,
 )
@@ -36,11 +40,21 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 # One field of a plan: (response key, attribute, how to read it (Strawberry's default
-# resolver: getattr), non-null?, how to coerce a leaf, or the sub-plan of an object).
+# resolver: getattr), non-null?, the Python type a leaf's value is sent as it is, how to
+# coerce any other leaf value, or the sub-plan of an object).
 Step = tuple[
-    str, str, Callable[[Any, str], Any], bool, Callable[[Any], Any] | None, "Plan | None"
+    str,
+    str,
+    Callable[[Any, str], Any],
+    bool,
+    type | None,
+    Callable[[Any], Any] | None,
+    "Plan | None",
 ]
 Plan = tuple[Step, ...]
+# graphql-core's String and Boolean send a str or a bool as it is, and Int an int in range.
+AS_IS: dict[GraphQLScalarType, type] = {GraphQLString: str, GraphQLBoolean: bool, GraphQLInt: int}
+INT_RANGE = range(-(2**31), 2**31)
 
 
 class NotPlain(Exception):
@@ -147,13 +161,14 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             non_null = isinstance(field_type, GraphQLNonNull)
             named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
             if is_leaf_type(named):
+                as_is = AS_IS.get(named) if isinstance(named, GraphQLScalarType) else None
                 coerce = named.coerce_output_value
-                steps.append((response_key, attribute, read, non_null, coerce, None))
+                steps.append((response_key, attribute, read, non_null, as_is, coerce, None))
             elif is_object_type(named):
                 sub_plan = self._object_plan(named, details)
                 if sub_plan is None:
                     return None
-                steps.append((response_key, attribute, read, non_null, None, sub_plan))
+                steps.append((response_key, attribute, read, non_null, None, None, sub_plan))
             else:
                 return None  # lists of values, interfaces, unions
         return tuple(steps)
@@ -161,12 +176,14 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
 
 def _run(plan: Plan, source: Any) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for response_key, attribute, read, non_null, coerce, sub_plan in plan:
+    for response_key, attribute, read, non_null, as_is, coerce, sub_plan in plan:
         value = read(source, attribute)
         if value is None:
             if non_null:
                 raise NotPlain  # graphql-core reports it, with its path
             result[response_key] = None
+        elif type(value) is as_is and (as_is is not int or value in INT_RANGE):
+            result[response_key] = value
         elif coerce is not None:
             coerced = coerce(value)
             if coerced is None or coerced is Undefined:

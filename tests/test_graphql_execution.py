@@ -1,0 +1,123 @@
+"""The executor's shortcut for plain fields answers exactly as graphql-core's own path:
+same data, same errors at the same paths, same null propagation, for good values and bad."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import strawberry
+
+from gateway.graphql.execution import PlainFieldsExecutor
+
+
+@dataclass
+class Owner:
+    name: Any
+    age: Any = 30
+
+
+@dataclass
+class Row:
+    id: Any
+    title: Any
+    note: Any = None
+    flag: Any = True
+    owner: Any = None
+
+
+@strawberry.type
+class OwnerType:
+    name: str
+    age: int
+
+
+@strawberry.type
+class RowType:
+    id: int
+    title: str
+    note: str | None
+    flag: bool
+    owner: OwnerType | None
+
+    @strawberry.field
+    def shout(self) -> str:
+        return str(self.title).upper()
+
+
+ROWS: list[Any] = []
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def rows(self) -> list[RowType]:
+        return ROWS
+
+    @strawberry.field
+    def maybe_rows(self) -> list[RowType | None]:
+        return ROWS
+
+    @strawberry.field
+    def first(self) -> RowType | None:
+        return ROWS[0] if ROWS else None
+
+
+FAST = strawberry.Schema(query=Query, execution_context_class=PlainFieldsExecutor)
+PLAIN = strawberry.Schema(query=Query)
+
+QUERIES = [
+    "{ rows { id title note flag owner { name age } } }",
+    "{ rows { a: id b: title id } }",
+    "{ rows { ...F } } fragment F on RowType { id owner { name } }",
+    "{ rows { __typename id } }",
+    "{ rows { id shout } }",
+    "{ rows { id title @skip(if: true) note @include(if: false) } }",
+    "{ maybeRows { id title } }",
+    "{ first { id owner { name } } }",
+]
+DATA = {
+    "good": [Row(1, "a", owner=Owner("x")), Row(2, "b", "n", False, Owner("y", 41))],
+    "no owner": [Row(1, "a")],
+    "null title": [Row(1, "a"), Row(2, None)],
+    "null owner name": [Row(1, "a", owner=Owner(None))],
+    "int out of range": [Row(2**31, "a")],
+    "int from bool": [Row(True, "a")],
+    "float id": [Row(1.5, "a")],
+    "title not a string": [Row(1, 7, owner=Owner("x", "41"))],
+    "title a bool": [Row(1, False)],
+    "null row": [Row(1, "a"), None],
+    "empty": [],
+}
+
+
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("rows", list(DATA.values()), ids=list(DATA))
+async def test_shortcut_answers_as_graphql_core(query: str, rows: list[Any]) -> None:
+    ROWS[:] = rows
+    fast, plain = await FAST.execute(query), await PLAIN.execute(query)
+    assert fast.data == plain.data
+    assert [(e.message, e.path) for e in fast.errors or []] == [
+        (e.message, e.path) for e in plain.errors or []
+    ]
+
+
+async def test_plain_selections_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.graphql import execution
+
+    ran: list[Any] = []
+    real = execution._run_list
+
+    def spy(plan: Any, items: Any, non_null: bool) -> list[Any]:
+        ran.append(plan)
+        return real(plan, items, non_null)
+
+    monkeypatch.setattr(execution, "_run_list", spy)
+    ROWS[:] = DATA["good"]
+    result = await FAST.execute("{ rows { id title owner { name } } }")
+    assert result.errors is None
+    assert ran, "the list of plain objects did not take the shortcut"
+    ran.clear()
+    await FAST.execute("{ rows { id shout } }")  # a resolver of its own: graphql-core's path
+    assert not ran
