@@ -89,6 +89,15 @@ DATA = {
     "title a bool": [Row(1, False)],
     "null row": [Row(1, "a"), None],
     "empty": [],
+    # The first rows teach the plan their types; a later row of the same types but a bad
+    # value must still be reported as graphql-core reports it.
+    "learned, then out of range": [Row(1, "a"), Row(2, "b"), Row(2**31, "c"), Row(3, "d")],
+    "learned, then a null title": [Row(1, "a"), Row(2, "b"), Row(3, None), Row(4, "d")],
+    "learned, then a bad owner": [
+        Row(1, "a", owner=Owner("x")), Row(2, "b", owner=Owner("y")),
+        Row(3, "c", owner=Owner(None)), Row(4, "d", owner=Owner("z", 2**40)),
+    ],
+    "learned, then a bool id": [Row(1, "a"), Row(2, "b"), Row(False, "c")],
 }
 
 
