@@ -130,3 +130,17 @@ async def test_plain_selections_take_the_shortcut(monkeypatch: pytest.MonkeyPatc
     ran.clear()
     await FAST.execute("{ rows { id shout } }")  # a resolver of its own: graphql-core's path
     assert not ran
+
+
+async def test_plans_kept_across_requests_follow_each_requests_variables() -> None:
+    # Plans outlive a request; @skip/@include deep in the selection change which
+    # fields a request takes, so the same document must not reuse the other's plan.
+    ROWS[:] = DATA["good"]
+    query = """query ($x: Boolean!, $y: Boolean!) { rows { id ... @skip(if: $y) { title }
+        owner { name ... @include(if: $x) { age } } } }"""
+    for x, y in [(True, False), (False, False), (True, True), (False, True), (True, False)]:
+        variables = {"x": x, "y": y}
+        fast = await FAST.execute(query, variable_values=variables)
+        plain = await PLAIN.execute(query, variable_values=variables)
+        assert fast.errors is None and plain.errors is None
+        assert fast.data == plain.data, variables

@@ -6,8 +6,10 @@ a feed of 110 templates with eight fields and an author costs more than all of i
 and JSON together. Most of those fields are *plain*: a Strawberry field without a
 resolver, arguments or directives, whose value is an attribute of the object and whose
 type is a scalar, an enum, or an object made of plain fields again. ``PlainFieldsExecutor``
-works such a selection out once per request (a *plan*) and then reads the attributes and
-coerces the scalars directly.
+works such a selection out once (a *plan*, kept across requests since the parsed document
+is) and completes each object with one small function made for the plan: it reads the
+attributes, checks that each value already has the type it goes out as (or coerces the
+other scalars) and builds the object's result in one go.
 
 Anything else takes graphql-core's own path: fields with resolvers (``feed``,
 ``User.templates``), arguments, interfaces and unions. And whenever the shortcut meets a
@@ -18,7 +20,9 @@ it, so errors, their paths and null propagation are exactly graphql-core's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import keyword
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from graphql import (
@@ -51,10 +55,23 @@ Step = tuple[
     Callable[[Any], Any] | None,
     "Plan | None",
 ]
-Plan = tuple[Step, ...]
 # graphql-core's String and Boolean send a str or a bool as it is, and Int an int in range.
 AS_IS: dict[GraphQLScalarType, type] = {GraphQLString: str, GraphQLBoolean: bool, GraphQLInt: int}
 INT_RANGE = range(-(2**31), 2**31)
+# Plans kept across requests, the least recently used dropped past this many.
+PLANS_KEPT = 512
+
+
+class Plan:
+    """The plain fields of one selection: ``steps`` in response order, and ``complete``,
+    a function made for them that answers an object's result or raises NotPlain where
+    a value is not simply sent as it is (``_fields`` then takes it field by field)."""
+
+    __slots__ = ("complete", "steps")
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = tuple(steps)
+        self.complete = _compiled(self.steps)
 
 
 class NotPlain(Exception):
@@ -66,7 +83,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plans: dict[int, tuple[GroupedFieldSet, Plan | None]] = {}
+        self._plans: dict[int, tuple[GroupedFieldSet, Plan | None]] = {}  # this request's
         manager = self.middleware_manager
         self._plain_allowed = manager is None or not manager.middlewares
 
@@ -133,10 +150,39 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         found = self._plans.get(key)
         if found is not None:
             return found[1]
-        plan = self._build_plan(parent_type, grouped)
+        # Across requests a selection is known by the field nodes it takes, at every
+        # depth (@skip/@include may leave some out); they come from the cached document
+        # and are kept with the plan, so their ids are not reused meanwhile.
+        nodes: list[Any] = []
+        known = self._shape(parent_type, grouped, nodes)
+        entry = _kept.get(known)
+        if entry is None:
+            entry = (tuple(nodes), self._build_plan(parent_type, grouped))
+            _kept[known] = entry
+            while len(_kept) > PLANS_KEPT:
+                _kept.popitem(last=False)
+        else:
+            _kept.move_to_end(known)
+        plan = entry[1]
         # The grouped field set is kept with its plan so that its id is not reused.
         self._plans[key] = (grouped, plan)
         return plan
+
+    def _shape(
+        self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet, nodes: list[Any]
+    ) -> Hashable:
+        shape: list[Any] = [parent_type]
+        for response_key, details in grouped.items():
+            nodes.extend(d.node for d in details)
+            shape.append((response_key, *(id(d.node) for d in details)))
+            field = self.schema.get_field(parent_type, details[0].node.name.value)
+            named = field.type.of_type if field and isinstance(field.type, GraphQLNonNull) else (
+                field.type if field else None
+            )
+            if isinstance(named, GraphQLObjectType):
+                sub, _, _ = self.collect_subfields(named, details)
+                shape.append(self._shape(named, sub, nodes))
+        return tuple(shape)
 
     def _build_plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> Plan | None:
         steps: list[Step] = []
@@ -171,12 +217,66 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                 steps.append((response_key, attribute, read, non_null, None, None, sub_plan))
             else:
                 return None  # lists of values, interfaces, unions
-        return tuple(steps)
+        return Plan(steps)
+
+
+_kept: OrderedDict[Hashable, tuple[tuple[Any, ...], Plan | None]] = OrderedDict()
+
+
+def _compiled(steps: tuple[Step, ...]) -> Callable[[Any], dict[str, Any]] | None:
+    """The function completing an object of these steps, written out as Python source
+    (attribute reads, type checks, one dict) and compiled once. None when an attribute
+    is not a plain Python name or is read otherwise than by getattr."""
+    namespace: dict[str, Any] = {"NotPlain": NotPlain, "INT_RANGE": INT_RANGE,
+                                 "Undefined": Undefined}
+    lines = ["def complete(source):"]
+    for i, (_, attribute, read, non_null, as_is, coerce, sub_plan) in enumerate(steps):
+        if read is not getattr or not attribute.isidentifier() or keyword.iskeyword(attribute):
+            return None
+        value = f"v{i}"
+        lines.append(f"    {value} = source.{attribute}")
+        if as_is is not None:
+            wrong = f"type({value}) is not {as_is.__name__}"
+            if as_is is int:
+                wrong += f" or {value} not in INT_RANGE"
+            if not non_null:
+                wrong = f"{value} is not None and ({wrong})"
+            lines.append(f"    if {wrong}: raise NotPlain")
+            continue
+        if non_null:
+            lines.append(f"    if {value} is None: raise NotPlain")
+        if coerce is not None:
+            namespace[f"coerce{i}"] = coerce
+            lines += [
+                f"    if {value} is not None:",
+                f"        {value} = coerce{i}({value})",
+                f"        if {value} is None or {value} is Undefined: raise NotPlain",
+            ]
+        else:
+            assert sub_plan is not None
+            namespace[f"plan{i}"] = sub_plan
+            lines.append(f"    if {value} is not None: {value} = _run(plan{i}, {value})")
+    entries = ", ".join(f"{step[0]!r}: v{i}" for i, step in enumerate(steps))
+    lines.append(f"    return {{{entries}}}")
+    namespace["_run"] = _run
+    exec(compile("\n".join(lines), "<plain fields>", "exec"), namespace)
+    complete: Callable[[Any], dict[str, Any]] = namespace["complete"]
+    return complete
 
 
 def _run(plan: Plan, source: Any) -> dict[str, Any]:
+    if plan.complete is not None:
+        try:
+            return plan.complete(source)
+        except NotPlain:
+            pass
+    return _fields(plan, source)
+
+
+def _fields(plan: Plan, source: Any) -> dict[str, Any]:
+    """The plan's fields one by one, as graphql-core would complete them."""
     result: dict[str, Any] = {}
-    for response_key, attribute, read, non_null, as_is, coerce, sub_plan in plan:
+    for response_key, attribute, read, non_null, as_is, coerce, sub_plan in plan.steps:
         value = read(source, attribute)
         if value is None:
             if non_null:
