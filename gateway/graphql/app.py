@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,15 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from gateway.bodies import json_value
+from gateway.errors import BadInput
 from gateway.graphql.context import Context
 from gateway.graphql.errors import BAD_USER_INPUT, http_error_body
 from gateway.graphql.schema import create_schema
 from gateway.settings import Settings
 
 NOT_AN_OBJECT = "The GraphQL request must be a JSON object"
+UNPARSABLE = "Unable to parse request body as JSON"  # Strawberry's own words
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 # GraphiQL loading only the gateway's own /static assets (see gateway/static/README).
 GRAPHIQL_PAGE = Path(__file__).parent.parent / "static" / "graphiql" / "index.html"
@@ -64,12 +66,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return context
 
     def decode_json(self, data: str | bytes) -> object:
-        """Strawberry reads the body's ``.get("query")``: ``42`` or ``null`` would be a
-        500, and a list a batch (not enabled), so anything but an object is a 400."""
+        """Every JSON text Strawberry reads (the body; ``variables`` and ``extensions`` of
+        a GET) through the one decoder (gateway.bodies). Strawberry reads the body's
+        ``.get("query")``: ``42`` or ``null`` would be a 500, and a list a batch (not
+        enabled), so anything but an object is a 400."""
         try:
-            decoded = json.loads(data)
-        except ValueError:  # JSONDecodeError, and UnicodeDecodeError for non-UTF-8 bytes
-            raise HTTPException(400, "Unable to parse request body as JSON") from None
+            decoded = json_value(data)
+        except BadInput:
+            raise HTTPException(400, UNPARSABLE) from None
         if not isinstance(decoded, dict):
             raise HTTPException(400, NOT_AN_OBJECT)
         return decoded

@@ -12,11 +12,11 @@ refuses it, so Strawberry sees ordinary GraphQL requests.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
 import redis.asyncio as redis
 from graphql import GraphQLError, parse
 from redis.exceptions import RedisError
@@ -24,7 +24,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Caller
-from gateway.errors import GatewayError
+from gateway.bodies import json_object
+from gateway.errors import BadInput, GatewayError
 from gateway.graphql.errors import http_error_body
 from gateway.settings import Settings
 
@@ -32,6 +33,7 @@ NOT_FOUND = "PersistedQueryNotFound"
 NOT_FOUND_CODE = "PERSISTED_QUERY_NOT_FOUND"
 HASH_MISMATCH = "provided sha does not match query"
 NOT_REGISTERED = "Only registered operations may run here"
+TOO_DEEP = "The GraphQL request is nested too deeply"
 
 
 class QueryStore(Protocol):
@@ -151,7 +153,7 @@ class PersistedQueries:
                 extensions if isinstance(extensions, dict) else None,
             )
             if query is not None and query != original:
-                body = json.dumps({**data, "query": query}).encode()
+                body = _encoded({**data, "query": query})
 
         sent = False
 
@@ -215,10 +217,19 @@ def _parses(query: str) -> bool:
 
 
 def _json_object(raw: str | bytes | None) -> dict[str, Any] | None:
+    """The JSON object sent, or None: the GraphQL app reports what does not decode."""
     if not raw:
         return None
     try:
-        value = json.loads(raw)
-    except ValueError:
+        return json_object(raw)
+    except BadInput:
         return None
-    return value if isinstance(value, dict) else None
+
+
+def _encoded(data: dict[str, Any]) -> bytes:
+    """The rewritten body. orjson encodes at most 254 levels of nesting (it decodes
+    1024); no operation of this schema takes variables nested anywhere near that."""
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        raise Refused(TOO_DEEP, "BAD_USER_INPUT", 400) from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from email.utils import format_datetime
@@ -15,6 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from gateway.bodies import json_object
 from gateway.db.models import User
 from gateway.errors import BadInput, GatewayError
 from gateway.services.fields import Page
@@ -52,12 +52,7 @@ async def body_fields(request: Request, *names: str) -> dict[str, str | None]:
         if not raw.strip():
             data = {}
         elif not content_type or content_type.endswith(("/json", "+json")):
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                raise BadInput("Malformed JSON body") from None
-            if not isinstance(data, dict):
-                raise BadInput("The JSON body must be an object")
+            data = json_object(raw)
         else:
             raise UnsupportedMediaType("Send the body as JSON or as form data")
     fields: dict[str, str | None] = {}
