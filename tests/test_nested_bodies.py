@@ -3,6 +3,7 @@ never the 500 that ``json.loads``'s RecursionError made of it, and nothing store
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -113,3 +114,17 @@ async def test_nesting_a_decoder_can_take_still_works(
 
     assert ran.json() == {"data": {"me": {"username": "alice"}}}
     assert (field.status_code, field.json()) == (400, {"message": "url must be a string"})
+
+
+@pytest.mark.parametrize("field", ["feedConnection", "templatesConnection"])
+async def test_a_cursor_of_deep_json_is_bad_input(
+    act: Actions, signed_in: dict[str, dict[str, str]], field: str
+) -> None:
+    """A cursor is client-chosen text too: base64 of JSON, decoded by the same decoder."""
+    cursor = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    query = "query($after: String) { " + field + "(after: $after) { totalCount } }"
+
+    body = await act.graphql(query, signed_in["alice"], after=cursor)
+
+    assert body["errors"][0]["message"] == "after is not a valid cursor"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
