@@ -29,7 +29,7 @@ def assert_json_message(response: httpx.Response, status: int, message: str | No
 
 async def test_unknown_path_is_404(act: Actions) -> None:
     headers = await act.user_headers("alice")
-    for path in ("/nope", "/user/a/b", "/template/abc", "/template/-1", "/templates", "/login/x"):
+    for path in ("/nope", "/user/a/b", "/template/1/x", "/templates", "/login/x"):
         assert_json_message(await act.client.get(path, headers=headers), 404, "Not found")
     assert_json_message(await act.client.get("/nope"), 404, "Not found")
 

@@ -19,6 +19,7 @@ from gateway.rest.payloads import (
     paging_headers,
     query_int,
     template_filter,
+    template_id,
     template_json,
     user_json,
 )
@@ -135,7 +136,7 @@ async def _template_list(request: Request, service: TemplateList) -> JSONRespons
 async def get_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     post = await templates.get_template(
-        caller.session, caller, template_id=request.path_params["template_id"]
+        caller.session, caller, template_id=template_id(request)
     )
     return JSONResponse({"template": template_json(post)})
 
@@ -144,7 +145,7 @@ async def update_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     fields = await body_fields(request, "title", "url", "description")
     post = await templates.update_template(
-        caller.session, caller, template_id=request.path_params["template_id"], **fields
+        caller.session, caller, template_id=template_id(request), **fields
     )
     return JSONResponse({"message": "Post Updated", "template": template_json(post)})
 
@@ -152,7 +153,7 @@ async def update_template(request: Request) -> JSONResponse:
 async def delete_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     await templates.delete_template(
-        caller.session, caller, template_id=request.path_params["template_id"]
+        caller.session, caller, template_id=template_id(request)
     )
     return JSONResponse({"message": "The post has been deleted"})
 
@@ -180,9 +181,9 @@ routes: list[BaseRoute] = [
     Route("/template", create_template, methods=["POST"]),
     Route("/template", list_templates, methods=["GET"]),
     Route("/", feed, methods=["GET"]),
-    Route("/template/{template_id:int}", get_template, methods=["GET"]),
-    Route("/template/{template_id:int}", update_template, methods=["PUT"]),
-    Route("/template/{template_id:int}", delete_template, methods=["DELETE"]),
+    Route("/template/{template_id}", get_template, methods=["GET"]),
+    Route("/template/{template_id}", update_template, methods=["PUT"]),
+    Route("/template/{template_id}", delete_template, methods=["DELETE"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),

@@ -290,6 +290,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 PATH_PARAMETERS: dict[str, Schema] = {
     "public_id": {"type": "string", "format": "uuid", "description": "The user's public id"},
+    # Any text, as the original routed it: what is no template's id answers 404.
+    "template_id": {
+        "type": "string",
+        "minLength": 1,
+        "examples": ["1"],
+        "description": "The template's id (a whole number); any other text answers 404",
+    },
 }
 
 

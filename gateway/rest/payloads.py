@@ -24,6 +24,7 @@ from gateway.services.templates import Post
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FORM_FIELDS = 100
+NO_SUCH_ID = 0  # below every id a row can have (services.fields.valid_id)
 
 
 class UnsupportedMediaType(GatewayError):
@@ -102,6 +103,14 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         text = raw.decode("latin-1")
     username, sep, password = text.partition(":")
     return (username, password) if sep else None
+
+
+def template_id(request: Request) -> int:
+    """The path's template id. The original routed ``/template/<any string>`` and
+    answered 404 for what matched no row, so text that is not a whole number becomes
+    an id no row has (``0``): the service still checks the token first."""
+    raw: str = request.path_params["template_id"]
+    return int(raw) if WHOLE_NUMBER.fullmatch(raw) else NO_SUCH_ID
 
 
 def query_int(request: Request, name: str) -> int | None:
