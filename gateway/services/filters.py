@@ -55,9 +55,11 @@ def _lowered_sqlite(element: lowered, compiler: SQLCompiler, **kw: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TemplateFilter:
-    """What a template list is narrowed to. ``approved=False`` shows a non-admin only
-    their own unapproved templates; ``search`` is a case-insensitive substring of title
-    or description in which ``%`` and ``_`` are literal."""
+    """What a template list is narrowed to. A filter only narrows the list it is applied
+    to (every template, or the feed's approved-plus-own), never widens or hides more:
+    ``approved=False`` is exactly the unapproved rows of that list. ``search`` is a
+    case-insensitive substring of title or description in which ``%`` and ``_`` are
+    literal."""
 
     approved: bool | None = None
     username: str | None = None
@@ -66,12 +68,10 @@ class TemplateFilter:
     until: datetime | None = None
     order: Order = Order.ID
 
-    def clauses(self, viewer: User) -> list[Any]:
+    def clauses(self) -> list[Any]:
         where: list[Any] = []
         if self.approved is not None:
             where.append(col(MemeTemplate.approved).is_(self.approved))
-            if not self.approved and not viewer.admin:
-                where.append(col(MemeTemplate.user_id) == viewer.id)
         if self.username is not None:
             where.append(col(User.username) == clean_text("username", self.username, max_length=50))
         if self.search:

@@ -110,10 +110,10 @@ async def list_templates(
     limit: int | None = None,
     offset: int | None = None,
 ) -> Page[Post]:
-    """Every template, narrowed and ordered by ``filters`` (by id unless asked). Any
-    signed-in user; only admins see others' unapproved ones when filtering on them."""
-    user = await caller.require_user()
-    return await _page(session, filters.clauses(user), filters.order_by(), limit, offset)
+    """Every template, unapproved ones included (as the original listed them), narrowed
+    and ordered by ``filters`` (by id unless asked). Any signed-in user."""
+    await caller.require_user()
+    return await _page(session, filters.clauses(), filters.order_by(), limit, offset)
 
 
 async def feed(
@@ -126,7 +126,7 @@ async def feed(
 ) -> Page[Post]:
     """Approved templates plus the caller's own, narrowed by ``filters``. Any signed-in user."""
     user = await caller.require_user()
-    where = [_feed_clause(user), *filters.clauses(user)]
+    where = [_feed_clause(user), *filters.clauses()]
     return await _page(session, where, filters.order_by(), limit, offset)
 
 
@@ -139,8 +139,8 @@ async def templates_slice(
     after: str | None = None,
 ) -> Slice:
     """``list_templates`` paged by cursor: the ``first`` rows after ``after``."""
-    user = await caller.require_user()
-    return await _slice(session, filters.clauses(user), filters, first, after)
+    await caller.require_user()
+    return await _slice(session, filters.clauses(), filters, first, after)
 
 
 async def feed_slice(
@@ -153,7 +153,7 @@ async def feed_slice(
 ) -> Slice:
     """``feed`` paged by cursor: the ``first`` rows after ``after``."""
     user = await caller.require_user()
-    where = [_feed_clause(user), *filters.clauses(user)]
+    where = [_feed_clause(user), *filters.clauses()]
     return await _slice(session, where, filters, first, after)
 
 
