@@ -128,8 +128,7 @@ QUERY: dict[str, Schema] = {
 QUERY_HELP = {
     "limit": "Page size",
     "offset": "Rows to skip",
-    "approved": "Only approved (true) or unapproved (false) templates; a non-admin sees only "
-    "their own unapproved ones",
+    "approved": "Only the approved (true) or unapproved (false) templates of this list",
     "username": "Only templates of this owner",
     "search": "Case-insensitive substring of the title or description",
     "since": "Only templates posted at or after this ISO 8601 date or date-time (UTC if naive)",
