@@ -377,3 +377,28 @@ async def test_put_checks_its_fields_before_the_template_as_the_original(act: Ac
     )
     assert (missing_template.status_code, missing_template.json()) == (404, NO_TEMPLATE)
     assert (delete_ignores_body.status_code, delete_ignores_body.json()) == (404, NO_TEMPLATE)
+
+
+CREATE = "mutation($url: String!) { createTemplate(title: \"t\", url: $url) { url } }"
+
+
+@pytest.mark.parametrize("url", ["http:/", "http://", "http:", "https:///", "HTTP:/", "http:/?a=1",
+                                 "http://#top", "https:////"])
+async def test_a_url_that_names_nothing_is_400_on_both_doors(act: Actions, url: str) -> None:
+    alice = await act.user_headers("alice")
+
+    rest = await act.client.post("/template", data={"title": "t", "url": url}, headers=alice)
+    graphql = await act.graphql(CREATE, alice, url=url)
+
+    assert (rest.status_code, rest.json()) == (400, {"message": "url must be an http or https URL"})
+    assert graphql["errors"][0]["message"] == "url must be an http or https URL"
+    assert await act.templates() == []
+
+
+@pytest.mark.parametrize("url", ["http:/test.com", "http://x", "https://example.com/",
+                                 "http:/a/", "https://[::1]:8080"])
+async def test_a_url_with_a_host_or_a_path_is_kept(act: Actions, url: str) -> None:
+    alice = await act.user_headers("alice")
+    response = await act.client.post("/template", data={"title": "t", "url": url}, headers=alice)
+    assert response.status_code == 200, response.text
+    assert response.json()["template"]["url"] == url
