@@ -144,3 +144,35 @@ async def test_graphql_approved_filter_only_narrows_the_list_it_filters(act: Act
     assert unapproved == ["Alice's draft", "Bob's draft"]
     assert [t["title"] for t in data["templates"]] == unapproved
     assert [e["node"]["title"] for e in data["templatesConnection"]["edges"]] == unapproved
+
+
+PAGE_INFO = """query($first: Int!, $after: String, $search: String) {
+  feedConnection(first: $first, after: $after, search: $search, order: OLDEST) {
+    edges { cursor }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}"""
+
+
+async def test_page_info_has_every_field_of_the_relay_spec(act: Actions) -> None:
+    users = await seed(act)
+    alice = users["alice"]
+
+    first = (await act.graphql(PAGE_INFO, alice, first=2))["data"]["feedConnection"]
+    after = first["pageInfo"]["endCursor"]
+    second = (await act.graphql(PAGE_INFO, alice, first=2, after=after))["data"]["feedConnection"]
+    empty = (await act.graphql(PAGE_INFO, alice, first=2, search="no such"))["data"]
+
+    for page in (first, second):
+        cursors = [edge["cursor"] for edge in page["edges"]]
+        assert page["pageInfo"] == {
+            "hasNextPage": True,
+            "hasPreviousPage": False,  # forward-only paging, as the spec allows
+            "startCursor": cursors[0],
+            "endCursor": cursors[-1],
+        }
+    assert empty["feedConnection"] == {
+        "edges": [],
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None,
+                     "endCursor": None},
+    }
