@@ -14,7 +14,7 @@ from strawberry.asgi import GraphQL
 from gateway.bodies import json_value
 from gateway.errors import BadInput
 from gateway.graphql.context import Context
-from gateway.graphql.errors import BAD_USER_INPUT, http_error_body
+from gateway.graphql.errors import BAD_USER_INPUT, failure_response, http_error_body
 from gateway.graphql.schema import create_schema
 from gateway.settings import Settings
 
@@ -27,8 +27,9 @@ GRAPHIQL_PAGE = Path(__file__).parent.parent / "static" / "graphiql" / "index.ht
 
 class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with the gateway's context, and every refusal that happens
-    before an operation runs (bad JSON, a mutation over GET, a wrong method) answered as
-    a GraphQL-shaped JSON error with its HTTP status instead of plain text."""
+    before an operation runs (bad JSON, a mutation over GET, a wrong method, and any
+    exception that escapes Strawberry) answered as a GraphQL-shaped JSON error with its
+    HTTP status instead of plain text or the REST door's shape."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -52,6 +53,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response = JSONResponse(
                 http_error_body(exc.reason, code), exc.status_code, headers=headers
             )
+        except Exception as exc:  # an outage, a body over the limit, a bug: still GraphQL
+            response = failure_response(exc, where="GraphQL request")
         context: Context | None = scope.get("state", {}).get("graphql_context")
         if context is not None:
             await context.settle()

@@ -19,14 +19,13 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 import redis.asyncio as redis
 from graphql import GraphQLError, parse
-from redis.exceptions import RedisError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Caller
 from gateway.bodies import json_object
 from gateway.errors import BadInput, GatewayError
-from gateway.graphql.errors import http_error_body
+from gateway.graphql.errors import failure_response, http_error_body
 from gateway.settings import Settings
 
 NOT_FOUND = "PersistedQueryNotFound"
@@ -120,9 +119,8 @@ class PersistedQueries:
             body = http_error_body(refused.message, refused.code)
             await JSONResponse(body, refused.status)(scope, receive, send)
             return
-        except RedisError:
-            body = http_error_body("Service unavailable", "UNAVAILABLE")
-            await JSONResponse(body, 503)(scope, receive, send)
+        except Exception as exc:  # the store unreachable (503), the database, a bug
+            await failure_response(exc, where="GraphQL persisted queries")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
