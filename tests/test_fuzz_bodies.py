@@ -92,13 +92,25 @@ bodies = st.one_of(st.binary(max_size=400), junk, multipart(), nested)
 content_types = st.sampled_from(CONTENT_TYPES)
 
 
-def rest_problem(response: httpx.Response) -> str | None:
+class Problem(Exception):
+    pass
+
+
+def json_answer(response: httpx.Response) -> Any:
+    """The JSON body of an answer that is no 5xx, else Problem saying what is wrong."""
     if response.status_code >= 500:
-        return f"HTTP {response.status_code}: {response.text[:300]}"
+        raise Problem(f"HTTP {response.status_code}: {response.text[:300]}")
     try:
-        body: Any = response.json()
+        return response.json()
     except ValueError:
-        return f"HTTP {response.status_code}, not JSON: {response.text[:300]}"
+        raise Problem(f"HTTP {response.status_code}, not JSON: {response.text[:300]}") from None
+
+
+def rest_problem(response: httpx.Response) -> str | None:
+    try:
+        body = json_answer(response)
+    except Problem as problem:
+        return str(problem)
     if response.status_code >= 400 and not (
         isinstance(body, dict) and set(body) == {"message"} and isinstance(body["message"], str)
     ):
@@ -107,12 +119,10 @@ def rest_problem(response: httpx.Response) -> str | None:
 
 
 def graphql_problem(response: httpx.Response) -> str | None:
-    if response.status_code >= 500:
-        return f"HTTP {response.status_code}: {response.text[:300]}"
     try:
-        body: Any = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}, not JSON: {response.text[:300]}"
+        body = json_answer(response)
+    except Problem as problem:
+        return str(problem)
     if not isinstance(body, dict) or not ("data" in body or "errors" in body):
         return f"HTTP {response.status_code}, not a GraphQL response: {body!r:.300}"
     if response.status_code >= 400 and not body.get("errors"):
