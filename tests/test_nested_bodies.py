@@ -4,6 +4,7 @@ never the 500 that ``json.loads``'s RecursionError made of it, and nothing store
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -128,3 +129,26 @@ async def test_a_cursor_of_deep_json_is_bad_input(
 
     assert body["errors"][0]["message"] == "after is not a valid cursor"
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_persisted_query_with_variables_nested_too_deep_to_rewrite_is_400(
+    act: Actions, signed_in: dict[str, dict[str, str]]
+) -> None:
+    """A hash-only request is rewritten to carry its stored query; variables nested past
+    what the encoder takes (254 levels) are refused rather than re-encoded."""
+    headers = signed_in["alice"]
+    sha = hashlib.sha256(QUERY.encode()).hexdigest()
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
+    registered = await act.client.post(
+        "/graphql", json={"query": QUERY, "extensions": persisted}, headers=headers
+    )
+    deep = "[" * 300 + "]" * 300
+    body = f'{{"extensions": {json.dumps(persisted)}, "variables": {{"x": {deep}}}}}'
+
+    response = await act.client.post(
+        "/graphql", content=body.encode(), headers={"content-type": "application/json", **headers}
+    )
+
+    assert registered.json() == {"data": {"me": {"username": "alice"}}}
+    graphql_refusal(response)
+    assert response.json()["errors"][0]["message"] == "The GraphQL request is nested too deeply"
