@@ -48,11 +48,12 @@ bench: $(STAMP)
 	bench/run.sh $(BENCH_ARGS)
 
 # Longer fuzzing than `make test` does: Schemathesis on the REST door, hypothesis-graphql on
-# /graphql, every phase on every database in GATEWAY_TEST_DATABASES, then the consistency check.
+# /graphql, every phase on every database in GATEWAY_TEST_DATABASES, then the consistency check;
+# and generated raw bodies of every content type on every route that reads one.
 FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_PHASES=all $(BIN)/python -m pytest \
-		tests/test_fuzz_rest.py tests/test_fuzz_graphql.py $(PYTEST_ARGS)
+		tests/test_fuzz_rest.py tests/test_fuzz_graphql.py tests/test_fuzz_bodies.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,12 +6,15 @@
      ├── Forbidden               403     FORBIDDEN
      ├── NotFound                404     NOT_FOUND
      ├── Conflict                409     CONFLICT
+     ├── TooLarge                413     PAYLOAD_TOO_LARGE
      ├── TooManyRequests         429     TOO_MANY_REQUESTS
+     ├── Internal                500     INTERNAL_SERVER_ERROR  (a bug, shown masked)
      └── Unavailable             503     UNAVAILABLE
 
 Each carries the exact message of the contract; the REST door renders it as
 ``{"message": ...}`` with ``status``, the GraphQL door as the error message
-with ``extensions.code``. ``headers`` are extra HTTP headers for REST.
+with ``extensions.code``. ``headers`` are extra HTTP headers for REST. What any
+other exception becomes (an outage, a bug) is decided in ``gateway.failures``.
 """
 
 from __future__ import annotations
@@ -56,9 +59,19 @@ class Conflict(GatewayError):
     code = "CONFLICT"
 
 
+class TooLarge(GatewayError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class TooManyRequests(GatewayError):
     status = 429
     code = "TOO_MANY_REQUESTS"
+
+
+class Internal(GatewayError):
+    status = 500
+    code = "INTERNAL_SERVER_ERROR"
 
 
 class Unavailable(GatewayError):
@@ -81,4 +94,5 @@ EMPTY_FIELDS = "Non nullable items are empty"
 NOT_OWNER = "Unauthorized edit attempt"
 APPROVED_POST = "Unauthorized edit to approved post"
 SERVICE_UNAVAILABLE = "Service unavailable"
+BODY_TOO_LARGE = "Request body too large"
 INTERNAL = "Internal server error"

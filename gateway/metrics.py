@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import (
     REGISTRY,
@@ -53,7 +53,7 @@ GRAPHQL_OPERATIONS = Counter(
 )
 LOGINS = Counter(
     "gateway_logins",
-    "Login attempts through either door, by outcome (success or failure).",
+    "Login attempts through either door, by outcome (success, failure, throttled).",
     ["outcome"],
 )
 POOL_CHECKED_OUT = Gauge(
@@ -97,8 +97,10 @@ def operation_label(name: str | None) -> str:
     return name
 
 
-def count_login(*, success: bool) -> None:
-    LOGINS.labels("success" if success else "failure").inc()
+def count_login(*, outcome: Literal["success", "failure", "throttled"]) -> None:
+    """``success``, ``failure`` (a password was verified, or a dummy for an unknown
+    name) or ``throttled`` (refused before any password work)."""
+    LOGINS.labels(outcome).inc()
 
 
 def instrument_pool(engine: AsyncEngine) -> None:

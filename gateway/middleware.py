@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.auth import Caller, token_from_headers
 from gateway.db.database import Database
 from gateway.db.engine import statement_count
-from gateway.errors import GatewayError
+from gateway.errors import BODY_TOO_LARGE, GatewayError, TooLarge
 from gateway.services import apps
 from gateway.settings import Settings
 from gateway.throttle import LoginThrottle
@@ -33,12 +33,10 @@ def gateway_error_response(exc: GatewayError) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.headers)
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
-    """413 for a body over the limit, whether announced by Content-Length or streamed."""
+    """413 for a body over the limit, whether announced by Content-Length or streamed.
+    A streamed one raises TooLarge from ``receive``: the door reading the body answers it
+    in its own format, and what no door answered is answered here."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -48,7 +46,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(413, "Request body too large")
+        too_large = error_response(413, BODY_TOO_LARGE)
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
             await too_large(scope, receive, send)
@@ -63,7 +61,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise TooLarge(BODY_TOO_LARGE)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -73,7 +71,7 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+        except TooLarge:
             if started:
                 raise
             await too_large(scope, receive, send)

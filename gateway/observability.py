@@ -16,10 +16,9 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
-from gateway.db.engine import outage
-from gateway.errors import INTERNAL, SERVICE_UNAVAILABLE
+from gateway.failures import failed
 from gateway.logs import ACCESS_LOGGER, request_id
-from gateway.middleware import error_response
+from gateway.middleware import error_response, gateway_error_response
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger("gateway")
@@ -38,8 +37,8 @@ class AccessLogMiddleware:
     """Just inside the security headers. Gives every request an id (the client's
     X-Request-ID when sane, else a new one) and returns it on every response, errors
     included; writes one access-log line and counts the request once it is answered. An
-    exception no inner handler answered becomes 503 (database unreachable) or 500 here,
-    so even those responses carry the id and get their line."""
+    exception no door answered (one raised in a middleware) is answered here as
+    gateway.failures decides, so even those responses carry the id and get their line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,13 +71,8 @@ class AccessLogMiddleware:
             if response_started:
                 log.error("error after the response started", exc_info=exc)
                 raise
-            if outage(exc):
-                log.warning("database unavailable: %r", exc)
-                response = error_response(503, SERVICE_UNAVAILABLE)
-            else:
-                log.error("unhandled error", exc_info=exc)
-                response = error_response(500, INTERNAL)
-            await response(scope, receive, send_with_id)
+            shown = failed(exc, where=f"{scope['method']} {scope['path']}")
+            await gateway_error_response(shown)(scope, receive, send_with_id)
         finally:
             metrics.IN_FLIGHT.dec()
             seconds = time.perf_counter() - started

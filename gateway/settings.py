@@ -75,9 +75,13 @@ class Settings:
     shutdown_timeout: float = 30.0
     count_sql: bool = False
     redis_url: str | None = field(default=None, repr=False)
+    # Failed logins within the window: per (username, address) pair, and per address and
+    # per username for pairs that have not signed in before (see gateway/throttle.py).
     login_max_failures: int = 5
-    login_max_failures_per_address: int = 20
+    login_max_failures_per_address: int = 100
+    login_max_failures_per_username: int = 100
     login_window_seconds: int = 300
+    login_known_seconds: int = 30 * 86400
     # Tokens shaped like the original app's (``public_id`` only, no expiry) are
     # accepted until this moment (aware UTC); None turns them off.
     legacy_tokens_until: datetime | None = None
@@ -151,9 +155,13 @@ class Settings:
             redis_url=read("REDIS_URL", str, "") or None,
             login_max_failures=read("LOGIN_MAX_FAILURES", _positive_int, 5),
             login_max_failures_per_address=read(
-                "LOGIN_MAX_FAILURES_PER_ADDRESS", _positive_int, 20
+                "LOGIN_MAX_FAILURES_PER_ADDRESS", _positive_int, 100
+            ),
+            login_max_failures_per_username=read(
+                "LOGIN_MAX_FAILURES_PER_USERNAME", _positive_int, 100
             ),
             login_window_seconds=read("LOGIN_WINDOW_SECONDS", _positive_int, 300),
+            login_known_seconds=read("LOGIN_KNOWN_SECONDS", _positive_int, 30 * 86400),
             legacy_tokens_until=_moment(
                 "LEGACY_TOKENS_UNTIL", read("LEGACY_TOKENS_UNTIL", str, "").strip()
             ),

@@ -1,17 +1,33 @@
-"""Login throttling: failed sign-ins counted per username and per client address.
+"""Login throttling: failed sign-ins slow the guesser down and lock out no one else.
 
-A counter starts at a key's first failure and lives ``LOGIN_WINDOW_SECONDS``
-(a fixed window). Once a counter reaches its limit, every login for that
-username (or from that address) answers 429 until the window ends, checked
-*before* the password, so a locked account costs no argon2 work and a right
-guess during the lock is refused like a wrong one. A success clears the
-username's counter only: an attacker who owns one account cannot wash out the
-address counter by signing in between guesses.
+Three counters of failures, each a fixed window of ``LOGIN_WINDOW_SECONDS`` from its
+first failure, and one memory of who signed in where:
 
-Counts live in this process (``MemoryStore``) or, with ``REDIS_URL``, in Redis
-(``RedisStore``) so every worker and instance shares them. If Redis cannot be
-reached the throttle fails open (logs a warning, lets the login through):
-argon2 still prices every guess, and a Redis outage must not lock everyone out.
+    counter                      limit (default)                        refuses
+    (username, address) pair     LOGIN_MAX_FAILURES (5)                 that pair only
+    address, any username        LOGIN_MAX_FAILURES_PER_ADDRESS (100)   new pairs at the address
+    username, any address        LOGIN_MAX_FAILURES_PER_USERNAME (100)  new pairs for the name
+    known pair: a success of the username from the address, kept LOGIN_KNOWN_SECONDS (30 days)
+
+The pair counter is the lock a guesser meets: five wrong passwords for one account from
+one address, and that address waits out the window for that account; the same account
+from another address, and other accounts from the same address, go on. The two wide
+counters bound spraying many usernames from one address and guessing one account from
+many addresses; they refuse only pairs that are not known, so the owner at an address
+they signed in from before, and colleagues behind the same NAT who signed in before, are
+never locked out by someone else's failures (OWASP's "device cookie", keyed on the
+address). A brand-new pair during such an attack waits out the window.
+
+Every check happens *before* the password is verified, so a refused login costs no
+argon2 work and a right guess during a lock is refused like a wrong one. Unknown
+usernames are counted like known ones, and every refusal is the same 429, so none
+tells which usernames exist. A success clears its pair's counter only: owning one
+account must not wash out an address's count between guesses.
+
+Counts live in this process (``MemoryStore``, bounded) or, with ``REDIS_URL``, in Redis
+(``RedisStore``) so every worker and instance shares them. If Redis cannot be reached
+the throttle fails open (a warning a minute, logins go on): argon2 still prices every
+guess, and an outage of an auxiliary store must not lock everyone out.
 """
 
 from __future__ import annotations
@@ -20,7 +36,6 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,66 +49,116 @@ log = logging.getLogger("gateway.throttle")
 
 TOO_MANY_ATTEMPTS = "Too many login attempts"
 KEY_PREFIX = "gateway:login:"
+UNKNOWN_ADDRESS = "-"  # a server that gives no peer address (a Unix socket): one bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The store keys of one login attempt."""
+
+    pair: str
+    address: str
+    username: str
+    known: str
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    failures: int
+    seconds_left: float
+
+
+NONE = Count(0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    pair: Count
+    address: Count
+    username: Count
+    known: bool
 
 
 class Store(Protocol):
-    """Counters with a time to live; every method takes several keys at once."""
+    """Where counts live; each method is one round trip."""
 
-    async def counts(self, keys: Sequence[str]) -> list[tuple[int, float]]:
-        """(count, seconds left) per key; (0, 0) for a key with no live counter."""
+    async def read(self, keys: Keys) -> Reading: ...
 
-    async def add(self, keys: Sequence[str], *, window: int) -> None:
-        """Add one to each key, starting a ``window``-second life at its first count."""
+    async def failed(self, keys: Keys, *, window: int) -> None:
+        """One more failure on the three counters, each starting its window at its first."""
 
-    async def clear(self, key: str) -> None: ...
+    async def succeeded(self, keys: Keys, *, known_seconds: int) -> None:
+        """Clear the pair's counter and remember the pair as known."""
 
     async def aclose(self) -> None: ...
 
 
+class _Expiring:
+    """A dict of values with expiry times, at most ``max_keys`` long: when full, expired
+    entries are pruned, then the oldest dropped (memory stays bounded whatever an
+    attacker sprays)."""
+
+    def __init__(self, max_keys: int) -> None:
+        self.max_keys = max_keys
+        self.entries: dict[str, tuple[int, float]] = {}  # key -> (value, expires_at)
+
+    def get(self, key: str, now: float) -> tuple[int, float]:
+        value, expires_at = self.entries.get(key, (0, now))
+        return (value, expires_at) if expires_at > now else (0, now)
+
+    def put(self, key: str, value: int, expires_at: float, now: float) -> None:
+        if key not in self.entries and len(self.entries) >= self.max_keys:
+            for old in [k for k, (_, at) in self.entries.items() if at <= now]:
+                del self.entries[old]
+            while len(self.entries) >= self.max_keys:
+                del self.entries[next(iter(self.entries))]  # dicts keep insertion order
+        self.entries[key] = (value, expires_at)
+
+
 class MemoryStore:
-    """Counters in a dict: for one process. At most ``max_keys`` live counters; when
-    full, expired ones are pruned, then the oldest dropped (memory stays bounded
-    whatever an attacker sprays)."""
+    """Counts in this process. Known pairs have their own bound, so failures sprayed to
+    fill the counters can never push a known pair out."""
 
     def __init__(self, *, max_keys: int = 100_000) -> None:
-        self.max_keys = max_keys
-        self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires_at)
+        self.counters = _Expiring(max_keys)
+        self.known = _Expiring(max_keys)
 
-    async def counts(self, keys: Sequence[str]) -> list[tuple[int, float]]:
+    async def read(self, keys: Keys) -> Reading:
         now = time.monotonic()
-        result = []
-        for key in keys:
-            count, expires_at = self._counters.get(key, (0, now))
-            result.append((count, expires_at - now) if expires_at > now else (0, 0.0))
-        return result
 
-    async def add(self, keys: Sequence[str], *, window: int) -> None:
+        def count(key: str) -> Count:
+            failures, expires_at = self.counters.get(key, now)
+            return Count(failures, expires_at - now) if failures else NONE
+
+        return Reading(
+            count(keys.pair),
+            count(keys.address),
+            count(keys.username),
+            self.known.get(keys.known, now)[0] > 0,
+        )
+
+    async def failed(self, keys: Keys, *, window: int) -> None:
         now = time.monotonic()
-        for key in keys:
-            count, expires_at = self._counters.get(key, (0, now))
-            if expires_at <= now:
-                self._counters.pop(key, None)
-                count, expires_at = 0, now + window
-                self._make_room(now)
-            self._counters[key] = (count + 1, expires_at)
+        for key in (keys.pair, keys.address, keys.username):
+            failures, expires_at = self.counters.get(key, now)
+            if not failures:
+                self.counters.entries.pop(key, None)  # a new window, at the end of the order
+                expires_at = now + window
+            self.counters.put(key, failures + 1, expires_at, now)
 
-    async def clear(self, key: str) -> None:
-        self._counters.pop(key, None)
+    async def succeeded(self, keys: Keys, *, known_seconds: int) -> None:
+        now = time.monotonic()
+        self.counters.entries.pop(keys.pair, None)
+        self.known.entries.pop(keys.known, None)
+        self.known.put(keys.known, 1, now + known_seconds, now)
 
     async def aclose(self) -> None:
-        self._counters.clear()
-
-    def _make_room(self, now: float) -> None:
-        if len(self._counters) < self.max_keys:
-            return
-        for key in [k for k, (_, expires_at) in self._counters.items() if expires_at <= now]:
-            del self._counters[key]
-        while len(self._counters) >= self.max_keys:
-            del self._counters[next(iter(self._counters))]  # dicts keep insertion order
+        self.counters.entries.clear()
+        self.known.entries.clear()
 
 
 class RedisStore:
-    """Counters in Redis, shared by every process that uses the same URL. Short socket
+    """Counts in Redis, shared by every process that uses the same URL. Short socket
     timeouts keep a slow Redis from stalling logins (the throttle then fails open)."""
 
     def __init__(self, url: str, *, timeout: float = 0.5) -> None:
@@ -101,29 +166,33 @@ class RedisStore:
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
 
-    async def counts(self, keys: Sequence[str]) -> list[tuple[int, float]]:
+    async def read(self, keys: Keys) -> Reading:
         async with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
+            for key in (keys.pair, keys.address, keys.username):
                 pipe.get(key)
                 pipe.pttl(key)
-            replies = await pipe.execute()
-        result = []
-        for raw, ttl_ms in zip(replies[::2], replies[1::2], strict=True):
-            alive = raw is not None and ttl_ms > 0
-            result.append((int(raw), ttl_ms / 1000) if alive else (0, 0.0))
-        return result
+            pipe.exists(keys.known)
+            *replies, known = await pipe.execute()
+        pair, address, username = (
+            Count(int(raw), ttl_ms / 1000) if raw is not None and ttl_ms > 0 else NONE
+            for raw, ttl_ms in zip(replies[::2], replies[1::2], strict=True)
+        )
+        return Reading(pair, address, username, known=bool(known))
 
-    async def add(self, keys: Sequence[str], *, window: int) -> None:
-        # SET NX EX starts the window only at the first failure; INCR keeps the TTL.
-        # One MULTI/EXEC, so no key is ever left counting without an expiry.
+    async def failed(self, keys: Keys, *, window: int) -> None:
+        # SET NX EX starts a window only at its first failure; INCR keeps the TTL. One
+        # MULTI/EXEC, so no counter is ever left counting without an expiry.
         async with self.client.pipeline(transaction=True) as pipe:
-            for key in keys:
+            for key in (keys.pair, keys.address, keys.username):
                 pipe.set(key, 0, ex=window, nx=True)
                 pipe.incr(key)
             await pipe.execute()
 
-    async def clear(self, key: str) -> None:
-        await self.client.delete(key)
+    async def succeeded(self, keys: Keys, *, known_seconds: int) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.pair)
+            pipe.set(keys.known, 1, ex=known_seconds)
+            await pipe.execute()
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -131,9 +200,21 @@ class RedisStore:
 
 @dataclass(frozen=True)
 class Limits:
-    per_username: int
+    per_pair: int
     per_address: int
+    per_username: int
     window_seconds: int
+    known_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            per_pair=settings.login_max_failures,
+            per_address=settings.login_max_failures_per_address,
+            per_username=settings.login_max_failures_per_username,
+            window_seconds=settings.login_window_seconds,
+            known_seconds=settings.login_known_seconds,
+        )
 
 
 class LoginThrottle:
@@ -148,59 +229,60 @@ class LoginThrottle:
     @classmethod
     def from_settings(cls, settings: Settings) -> LoginThrottle:
         store: Store = RedisStore(settings.redis_url) if settings.redis_url else MemoryStore()
-        return cls(
-            store,
-            Limits(
-                per_username=settings.login_max_failures,
-                per_address=settings.login_max_failures_per_address,
-                window_seconds=settings.login_window_seconds,
-            ),
-        )
+        return cls(store, Limits.from_settings(settings))
 
     async def check(self, *, username: str, address: str | None) -> None:
-        """TooManyRequests with ``Retry-After`` while either counter is at its limit."""
-        keys = self._keys(username, address)
-        limits = [self.limits.per_username, self.limits.per_address][: len(keys)]
+        """TooManyRequests with ``Retry-After`` while the pair is locked, or while a wide
+        counter is full and the pair is not known."""
         try:
-            counts = await self.store.counts(keys)
+            reading = await self.store.read(_keys(username, address))
         except (RedisError, OSError) as exc:
             self._fail_open(exc)
             return
-        waits = [left for (count, left), limit in zip(counts, limits, strict=True)
-                 if count >= limit]
+        limits = self.limits
+        full = [(reading.pair, limits.per_pair)]
+        if not reading.known:
+            full += [(reading.address, limits.per_address),
+                     (reading.username, limits.per_username)]
+        waits = [count.seconds_left for count, limit in full if count.failures >= limit]
         if waits:
             retry_after = max(1, math.ceil(max(waits)))
             raise TooManyRequests(TOO_MANY_ATTEMPTS, headers={"Retry-After": str(retry_after)})
 
     async def failed(self, *, username: str, address: str | None) -> None:
         try:
-            await self.store.add(
-                self._keys(username, address), window=self.limits.window_seconds
+            await self.store.failed(
+                _keys(username, address), window=self.limits.window_seconds
             )
         except (RedisError, OSError) as exc:
             self._fail_open(exc)
 
-    async def succeeded(self, *, username: str) -> None:
+    async def succeeded(self, *, username: str, address: str | None) -> None:
         try:
-            await self.store.clear(self._keys(username, None)[0])
+            await self.store.succeeded(
+                _keys(username, address), known_seconds=self.limits.known_seconds
+            )
         except (RedisError, OSError) as exc:
             self._fail_open(exc)
 
     async def aclose(self) -> None:
         await self.store.aclose()
 
-    @staticmethod
-    def _keys(username: str, address: str | None) -> list[str]:
-        # casefold: MySQL's default collation finds "Admin" for "admin"; hashing bounds the
-        # key's size whatever the request sent.
-        name = hashlib.sha256(username.casefold().encode("utf-8", "replace")).hexdigest()[:32]
-        keys = [f"{KEY_PREFIX}user:{name}"]
-        if address:
-            keys.append(f"{KEY_PREFIX}addr:{address}")
-        return keys
-
     def _fail_open(self, exc: Exception) -> None:
         now = time.monotonic()
         if now - self._warned_at >= 60:  # one line a minute, not one per login
             self._warned_at = now
             log.warning("login throttle store unavailable, not throttling: %r", exc)
+
+
+def _keys(username: str, address: str | None) -> Keys:
+    # casefold: MySQL's default collation finds "Admin" for "admin"; hashing bounds the
+    # key's size whatever the request sent.
+    name = hashlib.sha256(username.casefold().encode("utf-8", "replace")).hexdigest()[:32]
+    where = address or UNKNOWN_ADDRESS
+    return Keys(
+        pair=f"{KEY_PREFIX}pair:{name}:{where}",
+        address=f"{KEY_PREFIX}addr:{where}",
+        username=f"{KEY_PREFIX}user:{name}",
+        known=f"{KEY_PREFIX}known:{name}:{where}",
+    )

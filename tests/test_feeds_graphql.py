@@ -62,7 +62,7 @@ async def test_graphql_feed_filters_and_order(act: Actions) -> None:
     assert await graphql_titles(act, alice, "feed", since="2024-01-05T00:00:00+00:00") == [
         "Plain"
     ]
-    assert await graphql_titles(act, alice, "templates", approved=False) == ["Alice's draft"]
+    assert await graphql_titles(act, alice, "feed", approved=False) == ["Alice's draft"]
     bad = await act.graphql('{ feed(search: "a\\u0000b") { id } }', alice)
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     forged_cursor = '{ feedConnection(after: "bm90LWEtY3Vyc29y") { totalCount } }'
@@ -127,3 +127,52 @@ async def test_cursor_paging_sees_every_old_row_once_while_rows_arrive(
     old = [title for title in seen if title != "new"]
     assert old == expected  # every old row exactly once, in order
     assert arrived == 10
+
+
+async def test_graphql_approved_filter_only_narrows_the_list_it_filters(act: Actions) -> None:
+    users = await seed(act)
+    alice = users["alice"]
+    query = """query($approved: Boolean) {
+      templates(approved: $approved) { title approved }
+      templatesConnection(approved: $approved, order: ID) { edges { node { title } } }
+    }"""
+    every = (await act.graphql(query, alice))["data"]["templates"]
+
+    data = (await act.graphql(query, alice, approved=False))["data"]
+
+    unapproved = [t["title"] for t in every if not t["approved"]]
+    assert unapproved == ["Alice's draft", "Bob's draft"]
+    assert [t["title"] for t in data["templates"]] == unapproved
+    assert [e["node"]["title"] for e in data["templatesConnection"]["edges"]] == unapproved
+
+
+PAGE_INFO = """query($first: Int!, $after: String, $search: String) {
+  feedConnection(first: $first, after: $after, search: $search, order: OLDEST) {
+    edges { cursor }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}"""
+
+
+async def test_page_info_has_every_field_of_the_relay_spec(act: Actions) -> None:
+    users = await seed(act)
+    alice = users["alice"]
+
+    first = (await act.graphql(PAGE_INFO, alice, first=2))["data"]["feedConnection"]
+    after = first["pageInfo"]["endCursor"]
+    second = (await act.graphql(PAGE_INFO, alice, first=2, after=after))["data"]["feedConnection"]
+    empty = (await act.graphql(PAGE_INFO, alice, first=2, search="no such"))["data"]
+
+    for page in (first, second):
+        cursors = [edge["cursor"] for edge in page["edges"]]
+        assert page["pageInfo"] == {
+            "hasNextPage": True,
+            "hasPreviousPage": False,  # forward-only paging, as the spec allows
+            "startCursor": cursors[0],
+            "endCursor": cursors[-1],
+        }
+    assert empty["feedConnection"] == {
+        "edges": [],
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None,
+                     "endCursor": None},
+    }

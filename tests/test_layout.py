@@ -14,6 +14,10 @@ FORBIDDEN = {
     "gateway.settings": ("gateway.",),
     "gateway.errors": ("gateway.",),
     "gateway.db.models": ("gateway.",),
+    "gateway.failures": ("gateway.services", "gateway.rest", "gateway.graphql", "starlette",
+                         "strawberry"),
+    "gateway.bodies": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql",
+                       "starlette", "strawberry"),
     "gateway.tokens": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql"),
     "gateway.passwords": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql"),
     "gateway.services": (

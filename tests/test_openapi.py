@@ -100,7 +100,12 @@ def test_path_parameters_are_typed() -> None:
         "name": "template_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "examples": ["1"],
+            "description": "The template's id (a whole number); any other text answers 404",
+        },
     }
     (public_id,) = doc["paths"]["/user/{public_id}"]["delete"]["parameters"]
     assert public_id["schema"]["type"] == "string"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from gateway.services import templates
 from tests import conftest
 from tests.actions import Actions
 
@@ -29,7 +27,7 @@ def assert_json_message(response: httpx.Response, status: int, message: str | No
 
 async def test_unknown_path_is_404(act: Actions) -> None:
     headers = await act.user_headers("alice")
-    for path in ("/nope", "/user/a/b", "/template/abc", "/template/-1", "/templates", "/login/x"):
+    for path in ("/nope", "/user/a/b", "/template/1/x", "/templates", "/login/x"):
         assert_json_message(await act.client.get(path, headers=headers), 404, "Not found")
     assert_json_message(await act.client.get("/nope"), 404, "Not found")
 
@@ -110,30 +108,6 @@ async def test_login_body_over_1_mib_is_413(act: Actions) -> None:
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert_json_message(response, 413)
-
-
-async def test_unexpected_error_is_500_with_details_only_in_the_log(
-    app: Starlette, act: Actions, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    alice = await act.user_headers("alice")
-
-    async def broken_feed(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("secret detail: feed exploded")
-
-    monkeypatch.setattr(templates, "list_page", broken_feed)
-    # The server error middleware re-raises after answering (for the server's own log);
-    # a real client only ever sees the response.
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-        with caplog.at_level(logging.ERROR):
-            response = await client.get("/", headers=alice)
-    assert_json_message(response, 500, "Internal server error")
-    assert "secret detail" not in response.text
-    assert "Traceback" not in response.text
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["x-request-id"]
-    logged = [r for r in caplog.records if r.exc_info and "feed exploded" in str(r.exc_info[1])]
-    assert logged, caplog.text
 
 
 async def test_healthz_and_readyz(act: Actions) -> None:

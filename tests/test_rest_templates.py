@@ -334,3 +334,68 @@ async def test_filters_and_paging_happen_in_sql(act: Actions) -> None:
     assert " limit " in listing and "count(" not in listing
     assert "count(meme_template.id)" in counting
     assert "meme_template.approved" in counting and "username" in counting
+
+
+ANY_TEXT = ["abc", "-1", "0", "1.5", "0x10", "%20", "1e3", str(2**31), "9" * 40, "%00", "%FF"]
+
+
+@pytest.mark.parametrize("template_id", ANY_TEXT)
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_any_template_path_answers_the_originals_404(
+    act: Actions, method: str, template_id: str
+) -> None:
+    """The original routed ``/template/<any string>``: what is no template's id is its
+    ``No template found!``, after the token check, never the generic ``Not found``."""
+    alice = await act.user_headers("alice")
+    await act.create_template(alice, "kept")
+    body = {"data": BODY} if method == "PUT" else {}
+
+    signed_in = await act.client.request(
+        method, f"/template/{template_id}", headers=alice, **body
+    )
+    anonymous = await act.client.request(method, f"/template/{template_id}", **body)
+
+    assert (signed_in.status_code, signed_in.json()) == (404, NO_TEMPLATE)
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "User Token is missing!"})
+    assert [t.title for t in await act.templates()] == ["kept"]
+
+
+async def test_put_checks_its_fields_before_the_template_as_the_original(act: Actions) -> None:
+    alice = await act.user_headers("alice")
+
+    missing_fields = await act.client.put("/template/abc", data={"title": "t"}, headers=alice)
+    missing_template = await act.client.put("/template/abc", data=BODY, headers=alice)
+    delete_ignores_body = await act.client.request(
+        "DELETE", "/template/abc", content=b"{not json", headers=alice
+    )
+
+    assert (missing_fields.status_code, missing_fields.json()) == (
+        400, {"message": "Non nullable items are empty"}
+    )
+    assert (missing_template.status_code, missing_template.json()) == (404, NO_TEMPLATE)
+    assert (delete_ignores_body.status_code, delete_ignores_body.json()) == (404, NO_TEMPLATE)
+
+
+CREATE = "mutation($url: String!) { createTemplate(title: \"t\", url: $url) { url } }"
+
+
+@pytest.mark.parametrize("url", ["http:/", "http://", "http:", "https:///", "HTTP:/", "http:/?a=1",
+                                 "http://#top", "https:////"])
+async def test_a_url_that_names_nothing_is_400_on_both_doors(act: Actions, url: str) -> None:
+    alice = await act.user_headers("alice")
+
+    rest = await act.client.post("/template", data={"title": "t", "url": url}, headers=alice)
+    graphql = await act.graphql(CREATE, alice, url=url)
+
+    assert (rest.status_code, rest.json()) == (400, {"message": "url must be an http or https URL"})
+    assert graphql["errors"][0]["message"] == "url must be an http or https URL"
+    assert await act.templates() == []
+
+
+@pytest.mark.parametrize("url", ["http:/test.com", "http://x", "https://example.com/",
+                                 "http:/a/", "https://[::1]:8080"])
+async def test_a_url_with_a_host_or_a_path_is_kept(act: Actions, url: str) -> None:
+    alice = await act.user_headers("alice")
+    response = await act.client.post("/template", data={"title": "t", "url": url}, headers=alice)
+    assert response.status_code == 200, response.text
+    assert response.json()["template"]["url"] == url

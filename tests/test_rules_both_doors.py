@@ -181,9 +181,10 @@ CASES: list[tuple[str, Operation, Outcome]] = [
     ("all-templates", lambda d, w: d.templates(w.other), ["mine", "mine-approved", "others"]),
     ("templates-approved", lambda d, w: d.templates(w.other, approved=True),
      ["mine-approved"]),
-    ("templates-unapproved-own", lambda d, w: d.templates(w.owner, approved=False), ["mine"]),
+    ("templates-unapproved", lambda d, w: d.templates(w.owner, approved=False),
+     ["mine", "others"]),
     ("templates-unapproved-of-another",
-     lambda d, w: d.templates(w.other, approved=False, username="owner"), []),
+     lambda d, w: d.templates(w.other, approved=False, username="owner"), ["mine"]),
     ("templates-by-username", lambda d, w: d.templates(w.other, username="owner"),
      ["mine", "mine-approved"]),
 ]

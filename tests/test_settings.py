@@ -39,6 +39,21 @@ def test_defaults(tmp_path: Path) -> None:
     assert (settings.graphql_max_tokens, settings.graphql_introspection) == (2000, True)
     assert settings.password_argon2_memory_kib == 19456
     assert settings.admin_username is None and settings.cors_origins == ()
+    login = (settings.login_max_failures, settings.login_max_failures_per_address,
+             settings.login_max_failures_per_username, settings.login_window_seconds,
+             settings.login_known_seconds)
+    assert login == (5, 100, 100, 300, 30 * 86400)
+
+
+def test_login_throttle_settings(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, {
+        "LOGIN_MAX_FAILURES": "3", "LOGIN_MAX_FAILURES_PER_ADDRESS": "50",
+        "LOGIN_MAX_FAILURES_PER_USERNAME": "40", "LOGIN_WINDOW_SECONDS": "60",
+        "LOGIN_KNOWN_SECONDS": "3600",
+    })
+    assert (settings.login_max_failures, settings.login_max_failures_per_address,
+            settings.login_max_failures_per_username, settings.login_window_seconds,
+            settings.login_known_seconds) == (3, 50, 40, 60, 3600)
 
 
 @pytest.mark.parametrize(
@@ -101,6 +116,8 @@ def test_original_db_parts(tmp_path: Path) -> None:
         ("PASSWORD_MIN_LENGTH", "0"),
         ("GRAPHQL_MAX_DEPTH", "ten"),
         ("DB_POOL_TIMEOUT", "soon"),
+        ("LOGIN_MAX_FAILURES_PER_USERNAME", "0"),
+        ("LOGIN_KNOWN_SECONDS", "a month"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:

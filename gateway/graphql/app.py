@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from gateway.bodies import json_value
 from gateway.encoding import dumps
+from gateway.errors import BadInput
 from gateway.graphql.context import Context
-from gateway.graphql.errors import BAD_USER_INPUT, http_error_body
+from gateway.graphql.errors import BAD_USER_INPUT, failure_response, http_error_body
 from gateway.graphql.schema import create_schema
 from gateway.settings import Settings
 
 NOT_AN_OBJECT = "The GraphQL request must be a JSON object"
+UNPARSABLE = "Unable to parse request body as JSON"  # Strawberry's own words
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 # GraphiQL loading only the gateway's own /static assets (see gateway/static/README).
 GRAPHIQL_PAGE = Path(__file__).parent.parent / "static" / "graphiql" / "index.html"
@@ -26,8 +28,9 @@ GRAPHIQL_PAGE = Path(__file__).parent.parent / "static" / "graphiql" / "index.ht
 
 class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with the gateway's context, and every refusal that happens
-    before an operation runs (bad JSON, a mutation over GET, a wrong method) answered as
-    a GraphQL-shaped JSON error with its HTTP status instead of plain text."""
+    before an operation runs (bad JSON, a mutation over GET, a wrong method, and any
+    exception that escapes Strawberry) answered as a GraphQL-shaped JSON error with its
+    HTTP status instead of plain text or the REST door's shape."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -51,6 +54,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response = JSONResponse(
                 http_error_body(exc.reason, code), exc.status_code, headers=headers
             )
+        except Exception as exc:  # an outage, a body over the limit, a bug: still GraphQL
+            response = failure_response(exc, where="GraphQL request")
         context: Context | None = scope.get("state", {}).get("graphql_context")
         if context is not None:
             await context.settle()
@@ -68,12 +73,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        """Strawberry reads the body's ``.get("query")``: ``42`` or ``null`` would be a
-        500, and a list a batch (not enabled), so anything but an object is a 400."""
+        """Every JSON text Strawberry reads (the body; ``variables`` and ``extensions`` of
+        a GET) through the one decoder (gateway.bodies). Strawberry reads the body's
+        ``.get("query")``: ``42`` or ``null`` would be a 500, and a list a batch (not
+        enabled), so anything but an object is a 400."""
         try:
-            decoded = json.loads(data)
-        except ValueError:  # JSONDecodeError, and UnicodeDecodeError for non-UTF-8 bytes
-            raise HTTPException(400, "Unable to parse request body as JSON") from None
+            decoded = json_value(data)
+        except BadInput:
+            raise HTTPException(400, UNPARSABLE) from None
         if not isinstance(decoded, dict):
             raise HTTPException(400, NOT_AN_OBJECT)
         return decoded

@@ -1,35 +1,33 @@
 """Every GraphQL error gets a message and an ``extensions.code``, in one extension.
 
     error                                   message kept        extensions.code
-     ├── GatewayError (a rule said no)      yes                 its .code (FORBIDDEN, …)
-     ├── the database is unreachable        Service unavailable UNAVAILABLE
      ├── unparsable document, token limit   yes                 GRAPHQL_PARSE_FAILED
      ├── validation (unknown field, depth,  yes                 GRAPHQL_VALIDATION_FAILED
      │   aliases, introspection switched off)
      ├── a variable of the wrong type       yes                 BAD_USER_INPUT
-     └── anything else (a bug)              Internal server error  INTERNAL_SERVER_ERROR
-                                            (traceback in the log only)
+     └── raised by a resolver               as gateway.failures decides: a GatewayError's
+                                            message and .code; an outage UNAVAILABLE (and
+                                            HTTP 503); a bug INTERNAL_SERVER_ERROR, masked
+
+A request refused before any operation runs (bad JSON, a persisted-query store that is
+down) gets a GraphQL-shaped body with the HTTP status of its error (``failure_response``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
+from starlette.responses import JSONResponse
 from strawberry.extensions import SchemaExtension
 
-from gateway.db.engine import outage
-from gateway.errors import INTERNAL, SERVICE_UNAVAILABLE, GatewayError
-
-log = logging.getLogger("gateway.graphql")
+from gateway.errors import GatewayError, Unavailable
+from gateway.failures import failed
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
-UNAVAILABLE = "UNAVAILABLE"
-INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
 class GatewayErrors(SchemaExtension):
@@ -57,23 +55,19 @@ class GatewayErrors(SchemaExtension):
 
     def translate(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if isinstance(original, GatewayError):
-            return _with(error, original.message, original.code)
-        if original is not None and outage(original):
-            log.warning("database unavailable during a GraphQL operation: %r", original)
-            # Like every other API request during an outage: HTTP 503, so load
-            # balancers and clients retry elsewhere or later.
-            response = getattr(self.execution_context.context, "response", None)
-            if response is not None:
-                response.status_code = 503
-            return _with(error, SERVICE_UNAVAILABLE, UNAVAILABLE)
         if error.path is None and (original is None or isinstance(original, GraphQLError)):
             if self.execution_context.graphql_document is None:
                 return _with(error, error.message, PARSE_FAILED)
             code = BAD_USER_INPUT if self.executing else VALIDATION_FAILED
             return _with(error, error.message, code)
-        log.error("unexpected error in GraphQL at %s", error.path, exc_info=original or error)
-        return _with(error, INTERNAL, INTERNAL_SERVER_ERROR)
+        shown = failed(original or error, where=f"GraphQL at {error.path}")
+        if isinstance(shown, Unavailable):
+            # Like every other API request during an outage: HTTP 503, so load
+            # balancers and clients retry elsewhere or later.
+            response = getattr(self.execution_context.context, "response", None)
+            if response is not None:
+                response.status_code = shown.status
+        return _with(error, shown.message, shown.code)
 
 
 def _with(error: GraphQLError, message: str, code: str) -> GraphQLError:
@@ -92,3 +86,9 @@ def _with(error: GraphQLError, message: str, code: str) -> GraphQLError:
 def http_error_body(message: str, code: str) -> dict[str, Any]:
     """A GraphQL-shaped body for a request refused before any operation ran."""
     return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def failure_response(exc: Exception, *, where: str) -> JSONResponse:
+    """Any exception met before an operation ran, GraphQL-shaped, with its HTTP status."""
+    shown: GatewayError = failed(exc, where=where)
+    return JSONResponse(http_error_body(shown.message, shown.code), shown.status, shown.headers)

@@ -48,10 +48,14 @@ class TemplateEdge:
     node: Template
 
 
-@strawberry.type
+@strawberry.type(description="The Relay connection spec's page info.")
 class PageInfo:
     has_next_page: bool
-    end_cursor: str | None
+    has_previous_page: bool = strawberry.field(
+        description="Always false: paging goes forward only (`first`/`after`)."
+    )
+    start_cursor: str | None = strawberry.field(description="The first edge's cursor.")
+    end_cursor: str | None = strawberry.field(description="The last edge's cursor.")
 
 
 @strawberry.type(description="A slice of templates in the Relay connection shape.")
@@ -66,7 +70,10 @@ class TemplateConnection:
         return cls(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=chosen.has_next, end_cursor=edges[-1].cursor if edges else None
+                has_next_page=chosen.has_next,
+                has_previous_page=False,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
             ),
             total_count=chosen.total,
         )

@@ -12,26 +12,27 @@ refuses it, so Strawberry sees ordinary GraphQL requests.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
 import redis.asyncio as redis
 from graphql import GraphQLError, parse
-from redis.exceptions import RedisError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Caller
-from gateway.errors import GatewayError
-from gateway.graphql.errors import http_error_body
+from gateway.bodies import json_object
+from gateway.errors import BadInput, GatewayError
+from gateway.graphql.errors import failure_response, http_error_body
 from gateway.settings import Settings
 
 NOT_FOUND = "PersistedQueryNotFound"
 NOT_FOUND_CODE = "PERSISTED_QUERY_NOT_FOUND"
 HASH_MISMATCH = "provided sha does not match query"
 NOT_REGISTERED = "Only registered operations may run here"
+TOO_DEEP = "The GraphQL request is nested too deeply"
 
 
 class QueryStore(Protocol):
@@ -118,9 +119,8 @@ class PersistedQueries:
             body = http_error_body(refused.message, refused.code)
             await JSONResponse(body, refused.status)(scope, receive, send)
             return
-        except RedisError:
-            body = http_error_body("Service unavailable", "UNAVAILABLE")
-            await JSONResponse(body, 503)(scope, receive, send)
+        except Exception as exc:  # the store unreachable (503), the database, a bug
+            await failure_response(exc, where="GraphQL persisted queries")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -151,7 +151,7 @@ class PersistedQueries:
                 extensions if isinstance(extensions, dict) else None,
             )
             if query is not None and query != original:
-                body = json.dumps({**data, "query": query}).encode()
+                body = _encoded({**data, "query": query})
 
         sent = False
 
@@ -215,10 +215,19 @@ def _parses(query: str) -> bool:
 
 
 def _json_object(raw: str | bytes | None) -> dict[str, Any] | None:
+    """The JSON object sent, or None: the GraphQL app reports what does not decode."""
     if not raw:
         return None
     try:
-        value = json.loads(raw)
-    except ValueError:
+        return json_object(raw)
+    except BadInput:
         return None
-    return value if isinstance(value, dict) else None
+
+
+def _encoded(data: dict[str, Any]) -> bytes:
+    """The rewritten body. orjson encodes at most 254 levels of nesting (it decodes
+    1024); no operation of this schema takes variables nested anywhere near that."""
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        raise Refused(TOO_DEEP, "BAD_USER_INPUT", 400) from None

@@ -15,6 +15,7 @@ from gateway.rest.payloads import (
     paging_headers,
     query_int,
     template_filter,
+    template_id,
     template_json,
     user_json,
 )
@@ -118,7 +119,7 @@ async def _template_list(request: Request, listing: Listing) -> JSONResponse:
 async def get_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     post = await templates.get_template(
-        caller.db, caller, template_id=request.path_params["template_id"]
+        caller.db, caller, template_id=template_id(request)
     )
     return JSONResponse({"template": template_json(post)})
 
@@ -127,7 +128,7 @@ async def update_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     fields = await body_fields(request, "title", "url", "description")
     post = await templates.update_template(
-        caller.db, caller, template_id=request.path_params["template_id"], **fields
+        caller.db, caller, template_id=template_id(request), **fields
     )
     return JSONResponse({"message": "Post Updated", "template": template_json(post)})
 
@@ -135,7 +136,7 @@ async def update_template(request: Request) -> JSONResponse:
 async def delete_template(request: Request) -> JSONResponse:
     caller = _caller(request)
     await templates.delete_template(
-        caller.db, caller, template_id=request.path_params["template_id"]
+        caller.db, caller, template_id=template_id(request)
     )
     return JSONResponse({"message": "The post has been deleted"})
 
@@ -163,9 +164,9 @@ routes: list[BaseRoute] = [
     Route("/template", create_template, methods=["POST"]),
     Route("/template", list_templates, methods=["GET"]),
     Route("/", feed, methods=["GET"]),
-    Route("/template/{template_id:int}", get_template, methods=["GET"]),
-    Route("/template/{template_id:int}", update_template, methods=["PUT"]),
-    Route("/template/{template_id:int}", delete_template, methods=["DELETE"]),
+    Route("/template/{template_id}", get_template, methods=["GET"]),
+    Route("/template/{template_id}", update_template, methods=["PUT"]),
+    Route("/template/{template_id}", delete_template, methods=["DELETE"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import ExceptionHandler
 
-from gateway.db.engine import outage
-from gateway.errors import INTERNAL, SERVICE_UNAVAILABLE, GatewayError
+from gateway.failures import EXPECTED, failed
 from gateway.middleware import error_response, gateway_error_response
-
-log = logging.getLogger("gateway.rest")
 
 HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
 
-async def gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
-    return gateway_error_response(exc)
+async def failure(request: Request, exc: Exception) -> Response:
+    """A rule's refusal or an outage, as gateway.failures decides, answered inside the
+    request (its session still open, every middleware seeing the answer)."""
+    return gateway_error_response(failed(exc, where=f"{request.method} {request.url.path}"))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -44,25 +42,10 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(allowed))
 
 
-async def database_error(request: Request, exc: Exception) -> Response:
-    """An unreachable database is 503, answered here so it is not logged as a crash."""
-    if outage(exc):
-        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
-        return error_response(503, SERVICE_UNAVAILABLE)
-    return await unexpected_error(request, exc)
-
-
-async def unexpected_error(request: Request, exc: Exception) -> Response:
-    """A bug: 500 with no details; the traceback goes to the log only."""
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, INTERNAL)
-
-
-exception_handlers = {
-    GatewayError: gateway_error,
+# Starlette gives a handler keyed on ``Exception`` to its outermost ServerErrorMiddleware,
+# outside every middleware of ours, where it never runs: the access-log layer answers a
+# bug first (with the same gateway.failures decision, in this same shape).
+exception_handlers: dict[Any, ExceptionHandler] = {
     HTTPException: http_error,
-    sa_exc.DBAPIError: database_error,
-    sa_exc.TimeoutError: database_error,
-    OSError: database_error,
-    Exception: unexpected_error,
+    **dict.fromkeys(EXPECTED, failure),
 }

@@ -128,8 +128,7 @@ QUERY: dict[str, Schema] = {
 QUERY_HELP = {
     "limit": "Page size",
     "offset": "Rows to skip",
-    "approved": "Only approved (true) or unapproved (false) templates; a non-admin sees only "
-    "their own unapproved ones",
+    "approved": "Only the approved (true) or unapproved (false) templates of this list",
     "username": "Only templates of this owner",
     "search": "Case-insensitive substring of the title or description",
     "since": "Only templates posted at or after this ISO 8601 date or date-time (UTC if naive)",
@@ -290,6 +289,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 PATH_PARAMETERS: dict[str, Schema] = {
     "public_id": {"type": "string", "format": "uuid", "description": "The user's public id"},
+    # Any text, as the original routed it: what is no template's id answers 404.
+    "template_id": {
+        "type": "string",
+        "minLength": 1,
+        "examples": ["1"],
+        "description": "The template's id (a whole number); any other text answers 404",
+    },
 }
 
 

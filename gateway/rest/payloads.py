@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,6 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from gateway.auth import Account
+from gateway.bodies import json_object
 from gateway.db.models import User
 from gateway.errors import BadInput, GatewayError
 from gateway.services.fields import Page
@@ -27,6 +27,7 @@ from gateway.services.templates import Post
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FORM_FIELDS = 100
+NO_SUCH_ID = 0  # below every id a row can have (services.fields.valid_id)
 
 
 class UnsupportedMediaType(GatewayError):
@@ -55,12 +56,7 @@ async def body_fields(request: Request, *names: str) -> dict[str, str | None]:
         if not raw.strip():
             data = {}
         elif not content_type or content_type.endswith(("/json", "+json")):
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                raise BadInput("Malformed JSON body") from None
-            if not isinstance(data, dict):
-                raise BadInput("The JSON body must be an object")
+            data = json_object(raw)
         else:
             raise UnsupportedMediaType("Send the body as JSON or as form data")
     fields: dict[str, str | None] = {}
@@ -110,6 +106,14 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         text = raw.decode("latin-1")
     username, sep, password = text.partition(":")
     return (username, password) if sep else None
+
+
+def template_id(request: Request) -> int:
+    """The path's template id. The original routed ``/template/<any string>`` and
+    answered 404 for what matched no row, so text that is not a whole number becomes
+    an id no row has (``0``): the service still checks the token first."""
+    raw: str = request.path_params["template_id"]
+    return int(raw) if WHOLE_NUMBER.fullmatch(raw) else NO_SUCH_ID
 
 
 def query_int(request: Request, name: str) -> int | None:

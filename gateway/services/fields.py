@@ -15,6 +15,7 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 2**31 - 1
 MAX_ID = 2**31 - 1  # every database's INTEGER primary key
 TEXT_MAX = 4096
+NOT_A_URL = "url must be an http or https URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +65,18 @@ def clean_text(name: str, value: str | None, *, max_length: int = TEXT_MAX) -> s
 
 def clean_url(value: str) -> str:
     """Only http(s) links: a stored ``javascript:`` URL is stored XSS. A missing host is
-    tolerated because the original README's own example posts ``http:/test.com``."""
+    tolerated because the original README's own example posts ``http:/test.com``, but
+    a url must name something: a host, or a path beyond ``/`` (``http:/``, ``http://``,
+    ``https:///`` name nothing)."""
     value = clean_text("url", value) or ""
     try:
         parts = urlsplit(value)
     except ValueError:
-        raise BadInput("url must be an http or https URL") from None
+        raise BadInput(NOT_A_URL) from None
     if parts.scheme.lower() not in {"http", "https"}:
-        raise BadInput("url must be an http or https URL")
+        raise BadInput(NOT_A_URL)
+    if not parts.hostname and not parts.path.strip("/"):
+        raise BadInput(NOT_A_URL)
     if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
         raise BadInput("url must not contain spaces or control characters")
     return value

@@ -22,6 +22,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 from sqlmodel import col
 
+from gateway.bodies import json_value
 from gateway.db.models import MemeTemplate, User
 from gateway.errors import BadInput
 from gateway.services.fields import clean_text, valid_id
@@ -65,7 +66,10 @@ def _lowered_sqlite(element: lowered, compiler: SQLCompiler, **kw: Any) -> str:
 class TemplateFilter:
     """What a template list is narrowed to: ``approved``, the owner's ``username``, a
     case-insensitive substring of title or description (``search``, in which ``%`` and
-    ``_`` are literal), and ``since``/``until`` on ``posted``; ``order`` orders it."""
+    ``_`` are literal), and ``since``/``until`` on ``posted``; ``order`` orders it. A
+    filter only narrows the list it is applied to (every template, or the feed's
+    approved-plus-own), never widens or hides more: ``approved=False`` is exactly the
+    unapproved rows of that list."""
 
     approved: bool | None = None
     username: str | None = None
@@ -178,13 +182,14 @@ def encode_cursor(posted: datetime, template_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        posted, template_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        # The client's text: decoded as a body is (no depth can recurse into a 500).
+        posted, template_id = json_value(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(template_id, int) or isinstance(template_id, bool):
             raise ValueError
         if not valid_id(template_id):
             raise ValueError
         return _utc(datetime.fromisoformat(posted)), template_id
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
+    except (BadInput, ValueError, TypeError, binascii.Error, UnicodeError):
         raise BadInput("after is not a valid cursor") from None
 
 

@@ -302,11 +302,12 @@ async def update_template(
     description: str | None = None,
 ) -> Post:
     """Replace title, url and description. The owner may edit while unapproved; an
-    admin may always, and an admin's edit approves the template."""
+    admin may always, and an admin's edit approves the template. As in the original,
+    the fields are checked before the template is looked up (401, 400, 404, 403)."""
     user = await caller.require_user()
+    values = _fields(title, url, description)
     post = await _post(db.session, template_id)
     _check_can_change(user, post)
-    values = _fields(title, url, description)
     if user.admin:
         values["approved"] = True
     # Every column is written (a PUT replaces all three), under the rule's guard.

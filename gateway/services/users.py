@@ -21,6 +21,7 @@ from gateway.errors import (
     BadInput,
     Conflict,
     NotFound,
+    TooManyRequests,
     Unauthenticated,
 )
 from gateway.metrics import count_login
@@ -80,24 +81,30 @@ async def login(
     db: Db, caller: Caller, *, username: str | None, password: str | None
 ) -> tuple[str, User]:
     """A fresh access token for valid credentials (see ``authenticate``), under the login
-    throttle: TooManyRequests, before any password work and whatever the password, once
-    the username or the caller's address has too many recent failures (a right guess
-    during a lock must not be told apart). A success clears the username's count."""
+    throttle (gateway/throttle.py): TooManyRequests, before any password work and
+    whatever the password, once this username from this address has too many recent
+    failures, or the address or the username has and this pair never signed in before
+    (a right guess during a lock must not be told apart). A success clears the pair's
+    count and remembers the pair."""
     settings = caller.settings
     throttle = caller.login_throttle
     name = username or ""
     if throttle is not None:
-        await throttle.check(username=name, address=caller.client_address)
+        try:
+            await throttle.check(username=name, address=caller.client_address)
+        except TooManyRequests:
+            count_login(outcome="throttled")
+            raise
     try:
         user = await authenticate(db.session, settings, username=username, password=password)
     except Unauthenticated:
-        count_login(success=False)
+        count_login(outcome="failure")
         if throttle is not None:
             await throttle.failed(username=name, address=caller.client_address)
         raise
-    count_login(success=True)
+    count_login(outcome="success")
     if throttle is not None:
-        await throttle.succeeded(username=name)
+        await throttle.succeeded(username=name, address=caller.client_address)
     token = issue_access_token(
         secret=settings.secret_key,
         public_id=user.public_id,
