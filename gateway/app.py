@@ -73,11 +73,14 @@ def create_app(settings: Settings) -> Starlette:
                 )
                 log.info("created admin %r from ADMIN_USERNAME", settings.admin_username)
 
+    # Each layer is here only when its setting asks for it: a layer costs every request.
     middleware = [
         # Outermost, so even the 500 that the access log writes for a bug carries them.
         Middleware(SecurityHeadersMiddleware),
         Middleware(AccessLogMiddleware),  # its request id is on every response
-        Middleware(
+    ]
+    if settings.cors_origins:
+        middleware.append(Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "DELETE"],
@@ -85,7 +88,8 @@ def create_app(settings: Settings) -> Starlette:
                            "x-application-token"],
             expose_headers=["X-Total-Count", "Link", "Deprecation", "Sunset", "X-Request-ID",
                             "Retry-After"],
-        ),
+        ))
+    middleware += [
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(
             RequestContextMiddleware,
@@ -93,9 +97,11 @@ def create_app(settings: Settings) -> Starlette:
             settings=settings,
             login_throttle=login_throttle,
         ),
-        Middleware(LegacyTokenHeadersMiddleware, settings=settings),
-        Middleware(AppTokenMiddleware, settings=settings),
     ]
+    if settings.legacy_tokens_until is not None:
+        middleware.append(Middleware(LegacyTokenHeadersMiddleware, settings=settings))
+    if settings.app_tokens_required:
+        middleware.append(Middleware(AppTokenMiddleware, settings=settings))
     if settings.count_sql:  # benchmarks only: X-SQL-Statements on every response
         middleware.insert(0, Middleware(SqlCountMiddleware))
     app = Starlette(

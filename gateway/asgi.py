@@ -5,9 +5,11 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from gateway.app import create_app
+from gateway.logs import lean_records
 from gateway.settings import Settings
 
 
 def create() -> Starlette:
     """Each worker process reads the same environment and builds its own app and engine."""
+    lean_records()
     return create_app(Settings.from_env())

@@ -118,7 +118,9 @@ def serve(args: argparse.Namespace) -> None:
             )
             return
         from gateway.app import create_app
+        from gateway.logs import lean_records
 
+        lean_records()
         uvicorn.run(create_app(settings), **options)
 
 

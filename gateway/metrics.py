@@ -74,9 +74,21 @@ OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _operation_names: set[str] = set()
 
 
+# The labelled series of each (method, route, status) seen: ``labels()`` costs a lock and
+# a lookup of its own, on every request. Route labels are route templates, so few.
+_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def count_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = (
+            REQUESTS.labels(method, route, str(status)),
+            LATENCY.labels(method, route),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def count_graphql_operation(name: str | None) -> None:

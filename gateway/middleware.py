@@ -18,6 +18,8 @@ from gateway.services import apps
 from gateway.settings import Settings
 from gateway.throttle import LoginThrottle
 
+# Methods whose body no route reads (a GET's body, if any, is never received).
+BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths an operator's probes and a browser's asset requests reach without any token.
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/static/", "/docs", "/openapi.json")
 
@@ -46,10 +48,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(413, BODY_TOO_LARGE)
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
-            await too_large(scope, receive, send)
+            await error_response(413, BODY_TOO_LARGE)(scope, receive, send)
+            return
+        if scope["method"] in BODILESS:  # no route reads their body: nothing to count
+            await self.app(scope, receive, send)
             return
 
         received = 0
@@ -74,7 +78,7 @@ class BodyLimitMiddleware:
         except TooLarge:
             if started:
                 raise
-            await too_large(scope, receive, send)
+            await error_response(413, BODY_TOO_LARGE)(scope, receive, send)
 
 
 class RequestContextMiddleware:
