@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -24,7 +25,22 @@ from passlib.ifc import PasswordHash
 
 T = TypeVar("T")
 
-_hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
+HASHING_NICENESS = 10
+
+
+def _yield_to_the_loop() -> None:
+    """Each hashing thread runs at a lower scheduling priority (Linux schedules threads
+    on their own): during a login storm the hashing still takes every idle cycle, but an
+    event loop with a request to answer gets a core at once, not after a time slice."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: hash at normal priority
+        pass
+
+
+_hashing = ThreadPoolExecutor(
+    max_workers=os.cpu_count() or 1, thread_name_prefix="argon2", initializer=_yield_to_the_loop
+)
 
 
 class _WerkzeugHash(PasswordHash):

@@ -22,6 +22,7 @@ and timestamps). A database that cannot be reached raises ``DatabaseUnreachable`
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -239,7 +240,8 @@ def create_reader(engine: AsyncEngine, settings: Settings) -> Reader:
         return SqliteReader(
             engine.dialect,
             url.database or "",
-            threads=settings.db_pool_size,
+            # Reads are CPU work in SQLite: more threads than cores only queue them.
+            threads=min(settings.db_pool_size, os.cpu_count() or 1),
             busy_timeout=settings.db_statement_timeout,
         )
     if backend == "postgresql" and url.get_driver_name() == "asyncpg":

@@ -31,8 +31,15 @@ class Context:
     caller: Caller
     settings: Settings
     lock: asyncio.Lock
-    loaders: Loaders = field(repr=False)
     response: Response | None = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        """The request's DataLoaders, made at the first field that needs one."""
+        if self._loaders is None:
+            self._loaders = create_loaders(self.db, self.lock)
+        return self._loaders
 
     @classmethod
     def for_request(
@@ -46,7 +53,6 @@ class Context:
             caller=request.state.caller,
             settings=settings,
             lock=lock,
-            loaders=create_loaders(db, lock),
             response=response,
         )
 
@@ -59,6 +65,18 @@ class Context:
         """``service(session, caller, …)``: the same call the REST door makes, under
         the lock and let finish if the field is cancelled (see ``finish_under``)."""
         return await self.locked(lambda: service(self.db, self.caller, *args, **kwargs))
+
+    async def read(
+        self,
+        service: Callable[Concatenate[Db, Caller, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``service(db, caller, …)`` for a service that reads through the reader alone
+        (the template lists, one template): it shares no session with its siblings, so
+        it needs no lock, and a cancelled field's read is only dropped (a reader thread
+        finishes it; asyncpg cancels it and cleans its connection up)."""
+        return await service(self.db, self.caller, *args, **kwargs)
 
     async def locked(self, work: Callable[[], Awaitable[T]]) -> T:
         """Any other database work of a resolver, under the same rules."""

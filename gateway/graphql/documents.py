@@ -1,23 +1,33 @@
-"""Parsed and validated documents, kept per query text: a frontend sends the same few."""
+"""Parsing and validation under the abuse limits, and the documents kept per query text
+(a frontend sends the same few operations over and over)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from graphql import DocumentNode, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
 
 Entry = tuple[DocumentNode, list[GraphQLError]]
 
 
 class Documents:
-    """The documents of one schema (one set of validation rules), the least recently
-    used dropped past ``size``. Only documents that parsed are kept: a text that does not
-    parse (or is over the token limit) is parsed again, and refused again, each time."""
+    """The documents of one schema (one token limit, one set of validation rules), the
+    least recently used dropped past ``size``. Only documents that parsed are kept: a
+    text that does not parse (or is over the token limit) is parsed again, and refused
+    again, each time."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        max_tokens: int | None = None,
+        rules: Sequence[type[ASTValidationRule]] = (),
+    ) -> None:
         self.size = size
+        self.max_tokens = max_tokens
+        self.rules = tuple(rules)
         self._entries: OrderedDict[str, Entry] = OrderedDict()
 
     def get(self, query: str) -> Entry | None:
@@ -37,13 +47,23 @@ class Documents:
 
 
 class DocumentCache(SchemaExtension):
-    """On a known text, hands Strawberry the parsed document and its validation errors,
-    so it neither parses nor validates; otherwise lets it do both (inside its own error
-    handling) and keeps the outcome."""
+    """Sets the token limit and adds the validation rules (what Strawberry's
+    MaxTokensLimiter and AddValidationRules do, in one extension: each costs every
+    request). On a known text, hands Strawberry the parsed document and its validation
+    errors, so it neither parses nor validates; otherwise lets it do both (inside its
+    own error handling) and keeps the outcome."""
 
     def __init__(self, documents: Documents) -> None:
         self.documents = documents
         self.entry: Entry | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        if self.documents.max_tokens is not None:
+            context.parse_options["max_tokens"] = self.documents.max_tokens
+        if self.documents.rules:
+            context.validation_rules = (*context.validation_rules, *self.documents.rules)
+        yield
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context

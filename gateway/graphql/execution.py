@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from graphql import (
+    FieldNode,
     GraphQLBoolean,
     GraphQLInt,
     GraphQLList,
@@ -35,6 +36,8 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLString,
+    InlineFragmentNode,
+    SelectionSetNode,
     is_leaf_type,
     is_object_type,
 )
@@ -86,6 +89,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         self._plans: dict[int, tuple[GroupedFieldSet, Plan | None]] = {}  # this request's
         manager = self.middleware_manager
         self._plain_allowed = manager is None or not manager.middlewares
+        self._directive_free: bool | None = None
 
     # ---- where graphql-core completes objects and lists --------------------------------
 
@@ -151,10 +155,15 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if found is not None:
             return found[1]
         # Across requests a selection is known by the field nodes it takes, at every
-        # depth (@skip/@include may leave some out); they come from the cached document
+        # depth (@skip/@include may leave some out; without any directive in the
+        # operation, its own nodes tell the rest); they come from the cached document
         # and are kept with the plan, so their ids are not reused meanwhile.
         nodes: list[Any] = []
-        known = self._shape(parent_type, grouped, nodes)
+        if self._without_directives():
+            nodes.extend(d.node for details in grouped.values() for d in details)
+            known: Hashable = (parent_type, *map(id, nodes))
+        else:
+            known = self._shape(parent_type, grouped, nodes)
         entry = _kept.get(known)
         if entry is None:
             entry = (tuple(nodes), self._build_plan(parent_type, grouped))
@@ -167,6 +176,14 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         # The grouped field set is kept with its plan so that its id is not reused.
         self._plans[key] = (grouped, plan)
         return plan
+
+    def _without_directives(self) -> bool:
+        if self._directive_free is None:
+            definitions = [self.operation, *(f.definition for f in self.fragments.values())]
+            self._directive_free = not any(
+                node.directives or _has_directives(node.selection_set) for node in definitions
+            )
+        return self._directive_free
 
     def _shape(
         self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet, nodes: list[Any]
@@ -218,6 +235,19 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             else:
                 return None  # lists of values, interfaces, unions
         return Plan(steps)
+
+
+def _has_directives(selection_set: SelectionSetNode | None) -> bool:
+    if selection_set is None:
+        return False
+    for selection in selection_set.selections:
+        if selection.directives:
+            return True
+        if isinstance(selection, FieldNode | InlineFragmentNode) and _has_directives(
+            selection.selection_set
+        ):
+            return True
+    return False
 
 
 _kept: OrderedDict[Hashable, tuple[tuple[Any, ...], Plan | None]] = OrderedDict()

@@ -82,7 +82,7 @@ class TemplateConnection:
 async def connection(
     info: Info, listing: Listing, filters: TemplateFilter, first: int, after: str | None
 ) -> TemplateConnection:
-    chosen = await info.context.call(
+    chosen = await info.context.read(
         templates.list_slice, listing, filters=filters, first=first, after=after
     )
     return TemplateConnection.of(chosen)

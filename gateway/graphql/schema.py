@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     QueryDepthLimiter,
-    SchemaExtension,
 )
 from strawberry.types import ExecutionContext
 from strawberry.types.unset import UNSET
@@ -35,7 +30,7 @@ from gateway.settings import Settings
 class Query(FeedQuery):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: Info) -> User:
-        return User.of(await info.context.locked(info.context.caller.require_user))
+        return User.of(await info.context.caller.require_user())  # the reader alone
 
     @strawberry.field(extensions=admin_only())
     async def users(
@@ -65,14 +60,14 @@ class Query(FeedQuery):
             approved=approved, username=username, search=search, since=since, until=until,
             order=order,
         )
-        page = await info.context.call(
+        page = await info.context.read(
             templates.list_page, Listing.ALL, filters=filters, limit=limit, offset=offset
         )
         return [Template.of(post) for post in page.items]
 
     @strawberry.field(description="NOT_FOUND when there is none.")
     async def template(self, info: Info, id: int) -> Template | None:
-        return Template.of(await info.context.call(templates.get_template, template_id=id))
+        return Template.of(await info.context.read(templates.get_template, template_id=id))
 
     @strawberry.field(description="Approved templates plus the caller's own, narrowed by filters.")
     async def feed(
@@ -91,7 +86,7 @@ class Query(FeedQuery):
             approved=approved, username=username, search=search, since=since, until=until,
             order=order,
         )
-        page = await info.context.call(
+        page = await info.context.read(
             templates.list_page, Listing.FEED, filters=filters, limit=limit, offset=offset
         )
         return [Template.of(post) for post in page.items]
@@ -168,31 +163,26 @@ class GatewaySchema(strawberry.Schema):
 DOCUMENT_CACHE_SIZE = 512
 
 
-def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """The abuse limits of SPEC §2, from settings (factories: one instance per request).
+def documents(settings: Settings | None) -> Documents:
+    """The abuse limits of SPEC §2 from settings, with the documents kept under them.
 
     The depth and alias rules are validation-rule classes made here once: a rule class
-    made per request would never match the validation cache's key."""
+    made per request would never match a kept document's validation."""
+    if settings is None:
+        return Documents(DOCUMENT_CACHE_SIZE)
     rules = [
         *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
         *(DisableIntrospection().validation_rules if not settings.graphql_introspection else []),
     ]
-    return [
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: AddValidationRules(rules),
-    ]
+    return Documents(DOCUMENT_CACHE_SIZE, max_tokens=settings.graphql_max_tokens, rules=rules)
 
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
-    extensions: list[Any] = [GatewayErrors]
-    if settings is not None:
-        extensions += limits(settings)
-    extensions.append(Documents(DOCUMENT_CACHE_SIZE).extension())
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
-        extensions=extensions,
+        extensions=[GatewayErrors, documents(settings).extension()],
         execution_context_class=PlainFieldsExecutor,
     )
 
