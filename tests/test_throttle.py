@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 from gateway.throttle import MemoryStore
 from tests.actions import Actions, password_of
 from tests.conftest import MakeApp
-from tests.databases import ON_CI
 from tests.live import ADMIN, LiveGateway, prepare_database
+from tests.machine import unavailable
 
 REDIS_URL = os.environ.get("REDIS_URL_FOR_TESTS") or "redis://127.0.0.1:6379/7"
 LOCKED = {"message": "Too many login attempts"}
@@ -33,10 +33,7 @@ def redis_or_skip() -> str:
         client.flushdb()
         client.close()
     except redis.RedisError as exc:
-        message = f"Redis at {REDIS_URL} is unreachable: {exc}"
-        if ON_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
     return REDIS_URL
 
 
