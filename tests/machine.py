@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -30,3 +32,9 @@ def require_command(name: str, install: str) -> str:
     if path is None:
         unavailable(f"{name} is not installed ({install})")
     return path
+
+
+def require_uv() -> str:
+    """uv: this environment's (``make`` installs it into .venv), else the one on PATH."""
+    here = shutil.which("uv", path=str(Path(sys.executable).parent))
+    return here or require_command("uv", "`make` installs it into .venv, or pip install uv")

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.db import migrate
 from tests.conftest import FIXTURES
-from tests.machine import unavailable
+from tests.machine import require_uv
 from tests.serve_process import ServeProcess
 from tests.test_cli import gateway_command, ok
 
@@ -37,9 +37,7 @@ def run(*args: str | Path, cwd: Path) -> str:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``bin`` folder of a new virtual environment holding the built wheel."""
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if uv is None:
-        unavailable("the wheel test needs uv (`make` installs it into .venv)")
+    uv = require_uv()
     work = tmp_path_factory.mktemp("wheel")
     run(uv, "build", "--wheel", "--out-dir", work / "dist", ROOT, cwd=work)
     [wheel] = (work / "dist").glob("gateway-*.whl")
