@@ -42,8 +42,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(uv, "build", "--wheel", "--out-dir", work / "dist", ROOT, cwd=work)
     [wheel] = (work / "dist").glob("gateway-*.whl")
     run(uv, "venv", "--quiet", "--python", sys.executable, work / "venv", cwd=work)
-    run(uv, "pip", "install", "--quiet", "--python", work / "venv" / "bin" / "python", wheel,
-        cwd=work)
+    # The wheel's own requirements, at the lock's versions (as a deployment would pin them).
+    run(uv, "pip", "install", "--quiet", "--python", work / "venv" / "bin" / "python",
+        wheel, "--constraint", ROOT / "requirements.txt", cwd=work)
     return work / "venv" / "bin"
 
 
