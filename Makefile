@@ -2,30 +2,43 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check bench fuzz clean
+.PHONY: run test check bench fuzz lock clean
 
-# uv installs in seconds what pip takes minutes for; pip stays the fallback if uv
-# cannot be had. The venv itself is always a plain `python -m venv`.
-install = if [ -x $(BIN)/uv ]; then VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet $(1); \
-	else $(BIN)/python -m pip install --quiet $(1); fi
+# Installs are the versions pinned in uv.lock: uv syncs .venv to it in seconds, and pip,
+# the fallback when uv cannot be had, installs the same pins from the requirements files
+# exported from it (`make lock`). The venv itself is always a plain `python -m venv`;
+# --inexact keeps what the lock does not list (pip, uv itself) in it.
+LOCK := pyproject.toml uv.lock
+sync = if [ -x $(UV) ]; then $(UV) sync --quiet --locked --inexact $(1); \
+	else $(BIN)/python -m pip install --quiet -r $(2) \
+	&& $(BIN)/python -m pip install --quiet --no-deps -e .; fi
+export_pins = $(UV) export --quiet --locked --no-hashes --no-emit-project
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet 'uv>=0.5' || echo "uv unavailable: installing with pip"
+	$(BIN)/python -m pip install --quiet 'uv>=0.13' || echo "uv unavailable: installing with pip"
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(call install,-e '.[dev]')
+$(STAMP): $(LOCK) requirements-dev.txt | $(BIN)/python
+	$(call sync,--extra dev,requirements-dev.txt)
 	touch $(STAMP) $(RUN_STAMP)
 
 # `make run` needs only the runtime dependencies, so a fresh clone serves sooner.
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(call install,-e .)
+$(RUN_STAMP): $(LOCK) requirements.txt | $(BIN)/python
+	$(call sync,,requirements.txt)
 	touch $(RUN_STAMP)
+
+# Re-resolve uv.lock (LOCK_ARGS="--upgrade", or "--upgrade-package NAME") and export its
+# pins for pip; tests/test_lock.py fails when the three disagree.
+lock: | $(BIN)/python
+	$(UV) lock $(LOCK_ARGS)
+	$(export_pins) > requirements.txt
+	$(export_pins) --extra dev > requirements-dev.txt
 
 run: $(RUN_STAMP)
 	$(BIN)/gateway db upgrade
@@ -40,11 +53,10 @@ check: $(STAMP)
 	$(BIN)/mypy
 
 # Load benchmark (bench/run.sh; BENCH_DB=sqlite|postgresql, BENCH_WORKERS, BENCH_DURATION).
-# wrk is the load generator (Debian package); pyinstrument profiles the hottest route.
+# wrk is the load generator (Debian package); pyinstrument (dev extra) profiles a route.
 bench: $(STAMP)
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y wrk; } \
 		|| { sudo apt-get update -q && sudo apt-get install -y wrk; }
-	$(BIN)/python -c 'import pyinstrument' 2>/dev/null || $(BIN)/python -m pip install --quiet 'pyinstrument>=5.0'
 	bench/run.sh $(BENCH_ARGS)
 
 # Longer fuzzing than `make test` does: Schemathesis on the REST door, hypothesis-graphql on

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib.metadata
 import logging
 import os
 import signal
@@ -329,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gateway",
         description="Serve and administer the Gateway (REST + GraphQL meme API). "
         "Configuration comes from the environment and .env (see README).",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {importlib.metadata.version('gateway')}",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

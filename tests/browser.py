@@ -15,14 +15,13 @@ recorded and aborted, so a page that needs the internet fails instead of hanging
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
+from tests.machine import unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage, Page, Route
@@ -48,10 +47,7 @@ def require_browser() -> None:
         missing.append("the playwright package (pip install -e '.[dev]')")
     if not missing:
         return
-    reason = "browser test needs " + " and ".join(missing)
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    unavailable("browser test needs " + " and ".join(missing))
 
 
 @dataclass

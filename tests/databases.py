@@ -1,7 +1,7 @@
 """The test database matrix: SQLite always, plus every URL in GATEWAY_TEST_DATABASES.
 
 A listed server that cannot be reached skips its cases with the reason, except on CI
-(``CI=true``), where it fails the run.
+(``CI=true``), where it fails the run (``tests.machine.unavailable``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import asyncio
 import os
 from collections.abc import Iterable
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -19,8 +18,8 @@ from sqlmodel import SQLModel
 
 import gateway.db.models  # noqa: F401  (registers the tables)
 from gateway.settings import to_async_url
+from tests.machine import unavailable
 
-ON_CI = os.environ.get("CI", "").lower() == "true"
 TABLES = ("application", "meme_template", "user")
 
 
@@ -34,10 +33,7 @@ def backend_id(url: str) -> str:
 
 
 def unreachable(url: str, reason: str) -> None:
-    message = f"{backend_id(url)} at {make_url(url).render_as_string()} is unreachable: {reason}"
-    if ON_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    unavailable(f"{backend_id(url)} at {make_url(url).render_as_string()} is unreachable: {reason}")
 
 
 def sibling(url: str, suffix: str) -> str:

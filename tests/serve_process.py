@@ -17,18 +17,28 @@ GATEWAY = str(Path(sys.executable).parent / "gateway")
 
 class ServeProcess(LiveGateway):
     """``with ServeProcess(url, workdir, workers=2, LOG_FORMAT="json") as server:`` runs
-    ``gateway serve`` until the block ends (or ``stop()``); its stderr goes to a file."""
+    ``gateway serve`` until the block ends (or ``stop()``); its stderr goes to a file.
+    ``gateway=`` runs another installation's command than this environment's."""
 
     with_admin = False
     stop_timeout = 30.0
 
-    def __init__(self, database_url: str, workdir: Path, *, workers: int = 1, **env: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        workdir: Path,
+        *,
+        workers: int = 1,
+        gateway: str | Path = GATEWAY,
+        **env: str,
+    ) -> None:
         super().__init__(database_url, workdir, **env)
         self.workers = workers
+        self.gateway = str(gateway)
         self.log_path = workdir / f"serve-{os.getpid()}-{id(self)}.log"
 
     def command(self, port: int) -> list[str]:
-        return [GATEWAY, "serve", "--port", str(port), "--workers", str(self.workers)]
+        return [self.gateway, "serve", "--port", str(port), "--workers", str(self.workers)]
 
     def _wait_ready(self, timeout: float = 120) -> bool:
         """Ready when /healthz answers; with several workers, when a run of requests on

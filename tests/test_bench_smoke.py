@@ -12,6 +12,7 @@ import pytest
 
 from tests.actions import Actions
 from tests.conftest import MakeApp
+from tests.machine import require_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("1 template by id", "2 REST feed", "3 GraphQL screen", "4 login (Basic)",
@@ -51,6 +52,7 @@ async def test_count_sql_is_off_by_default(act: Actions) -> None:
 
 @pytest.mark.slow
 def test_bench_smoke_run_prints_every_scenario_without_failures(tmp_path: Path) -> None:
+    require_command("wrk", "apt-get install -y wrk")
     env = {
         **os.environ,
         "BENCH_DB": "sqlite",

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from gateway.db.models import Application, User
 from tests.conftest import DATABASES, FIXTURES, TEST_SECRET
 from tests.conftest import test_settings as make_settings
 from tests.databases import recreate_database, sibling, unreachable
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +49,9 @@ CONFIG_NAMES = {
 Gateway = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def gateway_command(cwd: Path, database_url: str) -> Gateway:
+def gateway_command(cwd: Path, database_url: str, executable: Path = GATEWAY) -> Gateway:
+    """Runs ``executable`` (this environment's ``gateway``) in ``cwd`` on ``database_url``."""
+
     def run(*args: str, input: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
         environ = {k: v for k, v in os.environ.items() if k not in CONFIG_NAMES}
         environ |= {
@@ -56,7 +61,7 @@ def gateway_command(cwd: Path, database_url: str) -> Gateway:
             "PASSWORD_ARGON2_TIME_COST": "1",
         } | env
         return subprocess.run(
-            [str(GATEWAY), *args],
+            [str(executable), *args],
             input=input,
             capture_output=True,
             text=True,
@@ -139,6 +144,14 @@ def test_help_of_every_command(path: list[str], capsys: pytest.CaptureFixture[st
         main([*path, "--help"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: gateway {' '.join(path)}".rstrip())
+
+
+def test_version_is_the_projects(capsys: pytest.CaptureFixture[str]) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"gateway {version}\n"
 
 
 def test_help_through_the_installed_entry_point(gateway: Gateway) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +26,7 @@ from sqlmodel import SQLModel
 
 from gateway.db import migrate
 from gateway.settings import Settings
-from tests.conftest import DATABASES, FIXTURES
+from tests.conftest import DATABASES, FIXTURES, TEST_SECRET
 from tests.conftest import test_settings as make_settings
 from tests.databases import recreate_database, sibling, unreachable
 
@@ -307,3 +310,18 @@ async def test_a_schema_it_does_not_know_is_refused(tmp_path: Path) -> None:
     with pytest.raises(migrate.MigrationError, match="not a schema this gateway recognises"):
         await migrate.upgrade(settings)
     assert await migrate.current(settings) is None
+
+
+@pytest.mark.slow
+def test_alembics_own_command_line_runs_the_repositorys_scripts(tmp_path: Path) -> None:
+    """``alembic upgrade head`` with the repository's alembic.ini, as Alembic users expect."""
+    root = Path(__file__).resolve().parent.parent
+    db_path = tmp_path / "alembic.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}", "SECRET_KEY": TEST_SECRET}
+    done = subprocess.run(
+        [Path(sys.executable).with_name("alembic"), "-c", root / "alembic.ini", "upgrade", "head"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]

@@ -164,3 +164,43 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     with pytest.raises(AttributeError):
         settings.token_ttl_seconds = 5  # type: ignore[misc]
     assert settings.with_changes(token_ttl_seconds=5).token_ttl_seconds == 5
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+
+
+class Remembering(dict[str, str]):
+    """An environment that remembers every variable looked up in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+
+def documented() -> dict[str, str]:
+    """The ``NAME=value`` lines of .env.example, each under a comment saying what it is."""
+    lines = EXAMPLE.read_text().splitlines()
+    found: dict[str, str] = {}
+    for above, line in zip(["", *lines], lines, strict=False):
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            assert above.startswith("# "), f"{name}: no line saying what it means above it"
+            found[name] = value
+    return found
+
+
+def test_env_example_lists_every_setting_at_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the generated SECRET_KEY is kept beside ./gateway.db
+    environ = Remembering()
+    defaults = Settings.from_env(environ, env_file=None)
+    example = documented()
+    assert sorted(example) == sorted(environ.asked)
+    for name, value in example.items():
+        assert Settings.from_env({name: value}, env_file=None) == defaults, f"{name}={value}"
+    assert Settings.from_env({}, env_file=EXAMPLE) == defaults  # copied as .env, it is inert

@@ -19,8 +19,8 @@ from starlette.applications import Starlette
 from gateway.throttle import Keys, MemoryStore
 from tests.actions import Actions, password_of
 from tests.conftest import MakeApp
-from tests.databases import ON_CI
 from tests.live import ADMIN, LiveGateway, prepare_database
+from tests.machine import unavailable
 from tests.test_logs_metrics import sample
 
 REDIS_URL = os.environ.get("REDIS_URL_FOR_TESTS") or "redis://127.0.0.1:6379/7"
@@ -36,10 +36,7 @@ def redis_or_skip() -> str:
         client.flushdb()
         client.close()
     except redis.RedisError as exc:
-        message = f"Redis at {REDIS_URL} is unreachable: {exc}"
-        if ON_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
     return REDIS_URL
 
 

@@ -3,6 +3,7 @@ of a database the original app made with ``create_all()``."""
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,6 @@ from gateway.settings import Settings
 
 T = TypeVar("T")
 
-# The top-level alembic/ folder of the source tree (installed in editable mode).
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 ORIGINAL_REVISION = "eca8ddca17c7"
 ORIGINAL_TABLES = frozenset({"user", "meme_template"})
 
@@ -42,12 +41,21 @@ class Change:
     recognised: str | None = None
 
 
+def scripts_dir() -> Path:
+    """The folder of the Alembic scripts (env.py, versions/). A wheel ships the top-level
+    alembic/ folder as the package's ``migrations`` resource; an editable install of a
+    checkout has no such copy (see pyproject.toml), so there it is alembic/ itself."""
+    package = Path(str(importlib.resources.files("gateway")))
+    for scripts in (package / "migrations", package.parent / "alembic"):
+        if (scripts / "env.py").is_file():
+            return scripts
+    raise MigrationError(f"migration scripts not found in {package / 'migrations'}")
+
+
 def alembic_config(database_url: str) -> Config:
     """Alembic's configuration for one database, without reading alembic.ini."""
-    if not (ALEMBIC_DIR / "env.py").is_file():
-        raise MigrationError(f"migration scripts not found in {ALEMBIC_DIR}")
     config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("script_location", str(scripts_dir()))
     config.set_main_option("path_separator", "os")
     config.attributes["database_url"] = database_url
     return config
