@@ -50,6 +50,19 @@ async def test_unknown_hash_then_register_then_hash_only(act: Actions) -> None:
     assert over_get.json() == {"data": {"me": {"username": "alice"}}}
 
 
+async def test_an_extension_spelled_with_escapes_is_still_read(act: Actions) -> None:
+    # Only a body that cannot name a persisted query skips the rewrite; JSON may spell
+    # a key with \u escapes, and such a body is read like any other.
+    alice = await act.user_headers("alice")
+    sha = sha256_of(QUERY)
+    escaped = '{"extensions": {"persisted\\u0051uery": {"version": 1, "sha256Hash": "%s"}}}'
+    response = await act.client.post(
+        "/graphql", content=(escaped % sha).encode(),
+        headers=alice | {"content-type": "application/json"},
+    )
+    assert response.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+
+
 async def test_a_hash_that_does_not_match_the_query_is_refused(act: Actions) -> None:
     alice = await act.user_headers("alice")
     wrong = sha256_of("{ feed { id } }")

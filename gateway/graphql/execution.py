@@ -255,43 +255,61 @@ _kept: OrderedDict[Hashable, tuple[tuple[Any, ...], Plan | None]] = OrderedDict(
 
 def _compiled(steps: tuple[Step, ...]) -> Callable[[Any], dict[str, Any]] | None:
     """The function completing an object of these steps, written out as Python source
-    (attribute reads, type checks, one dict) and compiled once. None when an attribute
-    is not a plain Python name or is read otherwise than by getattr."""
+    (attribute reads, type checks, one dict; an object field's own fields inline) and
+    compiled once. None when an attribute is not a plain Python name or is read
+    otherwise than by getattr."""
     namespace: dict[str, Any] = {"NotPlain": NotPlain, "INT_RANGE": INT_RANGE,
                                  "Undefined": Undefined}
     lines = ["def complete(source):"]
+    result = _emit(steps, "source", "v", "    ", lines, namespace)
+    if result is None:
+        return None
+    lines.append(f"    return {result}")
+    exec(compile("\n".join(lines), "<plain fields>", "exec"), namespace)
+    complete: Callable[[Any], dict[str, Any]] = namespace["complete"]
+    return complete
+
+
+def _emit(
+    steps: tuple[Step, ...],
+    source: str,
+    prefix: str,
+    indent: str,
+    lines: list[str],
+    namespace: dict[str, Any],
+) -> str | None:
+    """Append the lines reading ``steps`` from the variable ``source``; return the dict
+    expression of the result (None if a step cannot be written out)."""
     for i, (_, attribute, read, non_null, as_is, coerce, sub_plan) in enumerate(steps):
         if read is not getattr or not attribute.isidentifier() or keyword.iskeyword(attribute):
             return None
-        value = f"v{i}"
-        lines.append(f"    {value} = source.{attribute}")
+        value = f"{prefix}{i}"
+        lines.append(f"{indent}{value} = {source}.{attribute}")
         if as_is is not None:
             wrong = f"type({value}) is not {as_is.__name__}"
             if as_is is int:
                 wrong += f" or {value} not in INT_RANGE"
             if not non_null:
                 wrong = f"{value} is not None and ({wrong})"
-            lines.append(f"    if {wrong}: raise NotPlain")
+            lines.append(f"{indent}if {wrong}: raise NotPlain")
             continue
         if non_null:
-            lines.append(f"    if {value} is None: raise NotPlain")
+            lines.append(f"{indent}if {value} is None: raise NotPlain")
+        lines.append(f"{indent}if {value} is not None:")
         if coerce is not None:
-            namespace[f"coerce{i}"] = coerce
+            namespace[f"coerce_{value}"] = coerce
             lines += [
-                f"    if {value} is not None:",
-                f"        {value} = coerce{i}({value})",
-                f"        if {value} is None or {value} is Undefined: raise NotPlain",
+                f"{indent}    {value} = coerce_{value}({value})",
+                f"{indent}    if {value} is None or {value} is Undefined: raise NotPlain",
             ]
         else:
             assert sub_plan is not None
-            namespace[f"plan{i}"] = sub_plan
-            lines.append(f"    if {value} is not None: {value} = _run(plan{i}, {value})")
-    entries = ", ".join(f"{step[0]!r}: v{i}" for i, step in enumerate(steps))
-    lines.append(f"    return {{{entries}}}")
-    namespace["_run"] = _run
-    exec(compile("\n".join(lines), "<plain fields>", "exec"), namespace)
-    complete: Callable[[Any], dict[str, Any]] = namespace["complete"]
-    return complete
+            inner = _emit(sub_plan.steps, value, f"{value}_", indent + "    ", lines, namespace)
+            if inner is None:
+                return None
+            lines.append(f"{indent}    {value} = {inner}")
+    entries = ", ".join(f"{step[0]!r}: {prefix}{i}" for i, step in enumerate(steps))
+    return f"{{{entries}}}"
 
 
 def _run(plan: Plan, source: Any) -> dict[str, Any]:

@@ -141,7 +141,11 @@ class PersistedQueries:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
-        data = _json_object(body)
+        # Most requests carry their query: without the allow-list and without any
+        # "persistedQuery" in the text (nor an escape that could spell it), there is
+        # nothing to rewrite, and Strawberry decodes the body itself.
+        plain = not self.persisted_only and b"persistedQuery" not in body and b"\\u" not in body
+        data = None if plain else _json_object(body)
         if data is not None:
             extensions = data.get("extensions")
             original = data.get("query")
