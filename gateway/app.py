@@ -25,6 +25,7 @@ from gateway.middleware import (
     SqlCountMiddleware,
 )
 from gateway.observability import AccessLogMiddleware, metrics_endpoint
+from gateway.rest.endpoints import probes
 from gateway.rest.endpoints import routes as rest_routes
 from gateway.rest.errors import exception_handlers
 from gateway.rest.openapi import docs_routes
@@ -105,10 +106,12 @@ def create_app(settings: Settings) -> Starlette:
     if settings.count_sql:  # benchmarks only: X-SQL-Statements on every response
         middleware.insert(0, Middleware(SqlCountMiddleware))
     app = Starlette(
+        # Starlette tries routes in order and no two overlap: the most asked come first.
         routes=[
+            *probes,
+            Route("/graphql", graphql),
             *rest_routes,
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/graphql", graphql),
             *docs_routes(settings),
             static_mount(),
         ],

@@ -33,7 +33,7 @@ async def document(client: httpx.AsyncClient) -> dict[str, Any]:
 def route_operations() -> set[tuple[str, str]]:
     """(method, path) of every REST route, as the route table declares them."""
     found = set()
-    for route in endpoints.routes:
+    for route in [*endpoints.routes, *endpoints.probes]:
         assert isinstance(route, Route)
         for method in route.methods or ():
             if method != "HEAD":  # Starlette adds HEAD to every GET

@@ -23,6 +23,7 @@ from __future__ import annotations
 import keyword
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
+from functools import cache, lru_cache
 from typing import Any
 
 from graphql import (
@@ -61,6 +62,9 @@ Step = tuple[
 # graphql-core's String and Boolean send a str or a bool as it is, and Int an int in range.
 AS_IS: dict[GraphQLScalarType, type] = {GraphQLString: str, GraphQLBoolean: bool, GraphQLInt: int}
 INT_RANGE = range(-(2**31), 2**31)
+# Scalars whose serialisation is a pure function of an immutable value, and whose values
+# repeat from request to request (the same rows' times): each value is coerced once.
+REMEMBERED = frozenset({"DateTime", "Date", "Time"})
 # Plans kept across requests, the least recently used dropped past this many.
 PLANS_KEPT = 512
 
@@ -225,7 +229,9 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
             if is_leaf_type(named):
                 as_is = AS_IS.get(named) if isinstance(named, GraphQLScalarType) else None
-                coerce = named.coerce_output_value
+                coerce = _remembering(named) if named.name in REMEMBERED else (
+                    named.coerce_output_value
+                )
                 steps.append((response_key, attribute, read, non_null, as_is, coerce, None))
             elif is_object_type(named):
                 sub_plan = self._object_plan(named, details)
@@ -235,6 +241,11 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             else:
                 return None  # lists of values, interfaces, unions
         return Plan(steps)
+
+
+@cache
+def _remembering(scalar: GraphQLScalarType) -> Callable[[Any], Any]:
+    return lru_cache(maxsize=4096)(scalar.coerce_output_value)
 
 
 def _has_directives(selection_set: SelectionSetNode | None) -> bool:

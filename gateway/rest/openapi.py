@@ -302,7 +302,7 @@ PATH_PARAMETERS: dict[str, Schema] = {
 def openapi_document(settings: Settings, routes: list[BaseRoute] | None = None) -> Schema:
     """The whole document; raises KeyError naming a route/method with no Operation."""
     paths: dict[str, dict[str, Schema]] = {}
-    for route in endpoints.routes if routes is None else routes:
+    for route in [*endpoints.routes, *endpoints.probes] if routes is None else routes:
         if not isinstance(route, Route):
             continue
         path = route.path_format
