@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.db.engine import SQLITE_PRAGMAS, create_engine, statement_count
-from gateway.middleware import SqlCountMiddleware
+from gateway.middleware.sql_count import SqlCountMiddleware
 from gateway.settings import Settings, to_async_url
 
 # The statements SQLAlchemy renders for the gateway's services (templates._posts()).

@@ -12,26 +12,24 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from gateway.assets import static_mount
+from gateway.auth.throttle import LoginThrottle
 from gateway.db.database import Database
 from gateway.graphql.app import create_graphql_app
 from gateway.graphql.persisted import PersistedQueries, query_store
-from gateway.metrics import forget_process, instrument_pool
-from gateway.middleware import (
-    AppTokenMiddleware,
-    BodyLimitMiddleware,
-    LegacyTokenHeadersMiddleware,
-    RequestContextMiddleware,
-    SecurityHeadersMiddleware,
-    SqlCountMiddleware,
-)
-from gateway.observability import AccessLogMiddleware, metrics_endpoint
+from gateway.middleware.app_tokens import AppTokenMiddleware
+from gateway.middleware.body_limit import BodyLimitMiddleware
+from gateway.middleware.legacy_tokens import LegacyTokenHeadersMiddleware
+from gateway.middleware.request_context import RequestContextMiddleware
+from gateway.middleware.security_headers import SecurityHeadersMiddleware
+from gateway.middleware.sql_count import SqlCountMiddleware
+from gateway.observability.access import AccessLogMiddleware, metrics_endpoint
+from gateway.observability.metrics import forget_process, instrument_pool
 from gateway.rest.endpoints import probes
 from gateway.rest.endpoints import routes as rest_routes
 from gateway.rest.errors import exception_handlers
 from gateway.rest.openapi import docs_routes
 from gateway.services import users
 from gateway.settings import Settings
-from gateway.throttle import LoginThrottle
 
 log = logging.getLogger("gateway")
 
@@ -102,7 +100,7 @@ def create_app(settings: Settings) -> Starlette:
     if settings.legacy_tokens_until is not None:
         middleware.append(Middleware(LegacyTokenHeadersMiddleware, settings=settings))
     if settings.app_tokens_required:
-        middleware.append(Middleware(AppTokenMiddleware, settings=settings))
+        middleware.append(Middleware(AppTokenMiddleware))
     if settings.count_sql:  # benchmarks only: X-SQL-Statements on every response
         middleware.insert(0, Middleware(SqlCountMiddleware))
     app = Starlette(

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from gateway.auth.passwords import Passwords
 from gateway.db.models import MemeTemplate, User
-from gateway.passwords import Passwords
 
 # Formats a stored password may have: argon2 (new), Werkzeug's (the original app's).
 KNOWN_HASHES = {"argon2", "werkzeug_scrypt", "werkzeug_pbkdf2", "werkzeug_sha256"}

@@ -17,9 +17,9 @@ import pytest
 
 from gateway import cli
 from gateway.app import create_app
+from gateway.auth.tokens import issue_access_token
 from gateway.db import migrate
 from gateway.settings import Settings
-from gateway.tokens import issue_access_token
 from tests.actions import Actions
 from tests.conftest import FIXTURES
 

@@ -1,4 +1,4 @@
-"""End to end: ``python -m uvicorn gateway.asgi:create --factory`` on loopback, over real
+"""End to end: ``python -m uvicorn gateway.cli.asgi:create --factory`` on loopback, over real
 TCP, configured by environment only, answers a login + create + feed round trip."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         port = free_port()
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "gateway.asgi:create", "--factory",
+                [sys.executable, "-m", "uvicorn", "gateway.cli.asgi:create", "--factory",
                  "--host", "127.0.0.1", "--port", str(port)],
                 cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
             )

@@ -13,10 +13,10 @@ import pytest
 from starlette.applications import Starlette
 
 from gateway.app import create_app
+from gateway.auth.tokens import issue_access_token
 from gateway.graphql.context import Context
 from gateway.graphql.persisted import sha256_of
 from gateway.services import templates
-from gateway.tokens import issue_access_token
 from tests import conftest
 from tests.actions import Actions
 from tests.conftest import TEST_SECRET

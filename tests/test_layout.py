@@ -18,15 +18,15 @@ FORBIDDEN = {
                          "strawberry"),
     "gateway.bodies": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql",
                        "starlette", "strawberry"),
-    "gateway.tokens": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql"),
-    "gateway.passwords": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql"),
+    "gateway.auth.tokens": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql"),
+    "gateway.auth.passwords": ("gateway.db", "gateway.services", "gateway.rest", "gateway.graphql"),
     "gateway.services": (
         "starlette", "strawberry", "gateway.rest", "gateway.graphql", "gateway.app",
     ),
     "gateway.rest": ("gateway.graphql", "strawberry"),
     "gateway.graphql": ("gateway.rest",),
 }
-MAY_IMPORT_APP = {"gateway.cli", "gateway.asgi"}
+MAY_IMPORT_APP = {"gateway.cli", "gateway.cli.asgi"}
 
 
 def modules() -> list[tuple[str, set[str]]]:

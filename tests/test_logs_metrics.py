@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.logs import JsonFormatter, TextFormatter
+from gateway.observability.logs import JsonFormatter, TextFormatter
 from gateway.settings import Settings, SettingsError
 from tests.actions import Actions
 from tests.conftest import MakeApp

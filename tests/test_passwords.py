@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.app import create_app
+from gateway.auth.passwords import Passwords
 from gateway.db import migrate
 from gateway.db.models import User
-from gateway.passwords import Passwords
 from tests.conftest import FIXTURES
 from tests.conftest import test_settings as make_settings
 

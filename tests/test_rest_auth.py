@@ -13,8 +13,8 @@ import jwt
 import pytest
 from passlib.context import CryptContext
 
+from gateway.auth.tokens import issue_access_token
 from gateway.services import apps
-from gateway.tokens import issue_access_token
 from tests.actions import Actions, actions_for
 from tests.conftest import TEST_SECRET, MakeApp
 

@@ -16,7 +16,7 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
-from gateway.throttle import Keys, MemoryStore
+from gateway.auth.throttle import Keys, MemoryStore
 from tests.actions import Actions, password_of
 from tests.conftest import MakeApp
 from tests.live import ADMIN, LiveGateway, prepare_database
@@ -245,14 +245,14 @@ async def test_unreachable_redis_fails_open_with_a_warning(
         async with _client(app) as client:
             act = Actions(client, app)
             await act.create_user("frank")
-            with caplog.at_level(logging.WARNING, logger="gateway.throttle"):
+            with caplog.at_level(logging.WARNING, logger="gateway.auth.throttle"):
                 statuses = [(await fail(client, "frank")).status_code for _ in range(7)]
             await act.login("frank")
     finally:
         await app.state.login_throttle.aclose()
 
     assert statuses == [401] * 7
-    warnings = [r for r in caplog.records if r.name == "gateway.throttle"]
+    warnings = [r for r in caplog.records if r.name == "gateway.auth.throttle"]
     assert len(warnings) == 1  # once a minute, not once per login
     assert "not throttling" in warnings[0].getMessage()
 

@@ -111,29 +111,48 @@ def _current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+@dataclass(frozen=True)
+class Schema:
+    """What a database holds, as far as migrations care: its tables, the revision Alembic
+    recorded (if any), and, for tables made without Alembic (``create_all()``), the
+    revision they match: the original app's, ``"head"`` for the current models, or None."""
+
+    tables: frozenset[str]
+    revision: str | None
+    made_by: str | None
+
+
+def inspect_schema(conn: Connection) -> Schema:
+    inspector = sa.inspect(conn)
+    tables = frozenset(inspector.get_table_names())
+    revision = _current(conn) if "alembic_version" in tables else None
+    made_by = None
+    if ORIGINAL_TABLES <= tables:
+        columns = {c["name"] for c in inspector.get_columns("meme_template")}
+        if "username" in columns and "user_id" not in columns:
+            made_by = ORIGINAL_REVISION  # the original app's db.create_all()
+        elif "user_id" in columns and "application" in tables:
+            made_by = "head"  # create_all() of the current models
+    return Schema(tables, revision, made_by)
+
+
 def _recognise(conn: Connection) -> str | None:
     """The revision to stamp on a database that has our tables but no Alembic record."""
-    inspector = sa.inspect(conn)
-    tables = set(inspector.get_table_names())
-    if "alembic_version" in tables and _current(conn) is not None:
-        return None
-    present = ORIGINAL_TABLES & tables
-    if not present:
+    schema = inspect_schema(conn)
+    present = ORIGINAL_TABLES & schema.tables
+    if schema.revision is not None or not present:
         return None
     if present != ORIGINAL_TABLES:
         raise MigrationError(
             f"the database has table {sorted(present)[0]!r} but no migration record; "
             "it is not a schema this gateway recognises"
         )
-    columns = {c["name"] for c in inspector.get_columns("meme_template")}
-    if "username" in columns and "user_id" not in columns:
-        return ORIGINAL_REVISION  # made by the original app's db.create_all()
-    if "user_id" in columns and "application" in tables:
-        return "head"  # made by create_all() of the current models
-    raise MigrationError(
-        "the database has tables user and meme_template but no migration record, "
-        "and their columns match no known revision"
-    )
+    if schema.made_by is None:
+        raise MigrationError(
+            "the database has tables user and meme_template but no migration record, "
+            "and their columns match no known revision"
+        )
+    return schema.made_by
 
 
 async def _run(settings: Settings, func: Callable[[Connection, Config], T]) -> T:

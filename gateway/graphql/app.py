@@ -12,11 +12,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from gateway.bodies import json_value
-from gateway.encoding import dumps
 from gateway.errors import BadInput
 from gateway.graphql.context import Context
 from gateway.graphql.errors import BAD_USER_INPUT, failure_response, http_error_body
 from gateway.graphql.schema import create_schema
+from gateway.responses import dumps
 from gateway.settings import Settings
 
 NOT_AN_OBJECT = "The GraphQL request must be a JSON object"

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
-from gateway.auth import Caller
+from gateway.auth.caller import Caller
 from gateway.db.database import Db
 from gateway.graphql.loaders import Loaders, create_loaders, finish_under
 from gateway.settings import Settings

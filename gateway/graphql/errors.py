@@ -43,7 +43,7 @@ class GatewayErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         # The operation's name for the request's access-log line and metrics
-        # (gateway.observability reads scope["state"]["graphql_operation"]).
+        # (gateway.observability.access reads scope["state"]["graphql_operation"]).
         request = getattr(self.execution_context.context, "request", None)
         if request is not None:
             name = self.execution_context.operation_name

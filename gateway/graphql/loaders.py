@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from gateway.auth import Account
+from gateway.auth.caller import Account
 from gateway.db.database import Db
 from gateway.errors import GatewayError
 from gateway.services import templates

@@ -22,7 +22,7 @@ from graphql import GraphQLError, parse
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import Caller
+from gateway.auth.caller import Caller
 from gateway.bodies import json_object
 from gateway.errors import BadInput, GatewayError
 from gateway.graphql.errors import failure_response, http_error_body

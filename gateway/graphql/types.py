@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 import strawberry
 from strawberry.types.unset import UNSET
 
-from gateway.auth import Account
+from gateway.auth.caller import Account
 from gateway.db import models
 from gateway.graphql.context import Info
 from gateway.services.templates import Post

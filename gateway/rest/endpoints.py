@@ -6,9 +6,9 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from gateway.auth import Caller
-from gateway.encoding import JSONResponse
+from gateway.auth.caller import Caller
 from gateway.errors import COULD_NOT_VERIFY, SERVICE_UNAVAILABLE, Unauthenticated
+from gateway.responses import JSONResponse
 from gateway.rest.payloads import (
     basic_credentials,
     body_fields,

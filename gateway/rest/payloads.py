@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from gateway.auth import Account
+from gateway.auth.caller import Account
 from gateway.bodies import json_object
 from gateway.db.models import User
 from gateway.errors import BadInput, GatewayError

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway.auth.tokens import hash_app_token, new_app_token
 from gateway.db.database import Db
 from gateway.db.models import Application, utcnow
 from gateway.db.reads import Statement
@@ -19,7 +20,6 @@ from gateway.errors import (
     Unauthenticated,
 )
 from gateway.services.fields import clean_text
-from gateway.tokens import hash_app_token, new_app_token
 
 
 async def add_app(

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.auth import CALLER, CALLER_COLUMNS, IS_CALLER, WIDTH, Account, Caller
+from gateway.auth.caller import CALLER, CALLER_COLUMNS, IS_CALLER, WIDTH, Account, Caller
 from gateway.db.database import Db
 from gateway.db.models import MemeTemplate
 from gateway.db.reads import Statement

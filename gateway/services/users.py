@@ -10,7 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.auth import Caller
+from gateway.auth.caller import Caller
+from gateway.auth.passwords import Passwords
+from gateway.auth.tokens import issue_access_token
 from gateway.db.database import Db
 from gateway.db.models import User
 from gateway.errors import (
@@ -24,11 +26,9 @@ from gateway.errors import (
     TooManyRequests,
     Unauthenticated,
 )
-from gateway.metrics import count_login
-from gateway.passwords import Passwords
+from gateway.observability.metrics import count_login
 from gateway.services.fields import Page, clean_text, paging
 from gateway.settings import Settings
-from gateway.tokens import issue_access_token
 
 USERNAME_MAX = 50
 PASSWORD_MAX = 1024  # bounds the hashing work one request can ask for

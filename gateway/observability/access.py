@@ -13,12 +13,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from gateway import metrics
 from gateway.failures import failed
-from gateway.logs import ACCESS_LOGGER, request_id
-from gateway.middleware import error_response, gateway_error_response
+from gateway.middleware import HTTPMiddleware, error_response, gateway_error_response
+from gateway.observability import metrics
+from gateway.observability.logs import ACCESS_LOGGER, request_id
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger("gateway")
@@ -33,20 +33,14 @@ CONVERTOR = re.compile(r"\{(\w+):\w+\}")  # "{template_id:int}" is logged as "{t
 GRAPHQL_OPERATION = "graphql_operation"
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HTTPMiddleware):
     """Just inside the security headers. Gives every request an id (the client's
     X-Request-ID when sane, else a new one) and returns it on every response, errors
     included; writes one access-log line and counts the request once it is answered. An
     exception no door answered (one raised in a middleware) is answered here as
     gateway.failures decides, so even those responses carry the id and get their line."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         rid = _request_id(scope)
         state = scope.setdefault("state", {})

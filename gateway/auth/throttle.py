@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 from gateway.errors import TooManyRequests
 from gateway.settings import Settings
 
-log = logging.getLogger("gateway.throttle")
+log = logging.getLogger("gateway.auth.throttle")
 
 TOO_MANY_ATTEMPTS = "Too many login attempts"
 KEY_PREFIX = "gateway:login:"

@@ -152,7 +152,7 @@ def multiprocess_dir(workers: int) -> Iterator[str | None]:
     """For ``gateway serve``: the folder for every worker's metric files, set in the
     environment before the workers start. An operator's PROMETHEUS_MULTIPROC_DIR is used,
     cleared of earlier runs' files (prometheus-client requires it; this process's own
-    files, opened when gateway.metrics was imported, stay). Otherwise several workers get
+    files, opened when this module was imported, stay). Otherwise several workers get
     a temporary folder, removed when the server stops; one worker needs none."""
     given = os.environ.get(MULTIPROC_ENV)
     if given:

@@ -13,13 +13,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from gateway.auth.throttle import LoginThrottle
+from gateway.auth.tokens import AccessClaims, read_access_token, read_legacy_token
 from gateway.db.database import Db
 from gateway.db.models import User
 from gateway.db.reads import Statement
 from gateway.errors import NOT_ADMIN, TOKEN_INVALID, TOKEN_MISSING, Forbidden, Unauthenticated
 from gateway.settings import Settings
-from gateway.throttle import LoginThrottle
-from gateway.tokens import AccessClaims, read_access_token, read_legacy_token
 
 # The caller's row as every read that authenticates selects it first, in this order.
 CALLER = aliased(User, name="caller")
@@ -143,20 +143,22 @@ def read_claims(token: str, settings: Settings) -> AccessClaims:
         ):
             return claims
         del _verified[key]
-    claims = _verify(token, settings)
+    claims = verify(token, settings, legacy=legacy_tokens_accepted(settings))
     if len(_verified) >= VERIFIED_MAX:
         del _verified[next(iter(_verified))]
     _verified[key] = (claims, claims.expires)
     return claims
 
 
-def _verify(token: str, settings: Settings) -> AccessClaims:
+def verify(token: str, settings: Settings, *, legacy: bool) -> AccessClaims:
+    """The claims of a gateway token (SECRET_KEY), or with ``legacy`` of one shaped like
+    the original app's (LEGACY_SECRET_KEY if set, else SECRET_KEY); Unauthenticated."""
     try:
         claims = read_access_token(token, secret=settings.secret_key)
     except Unauthenticated:
         claims = None
     if claims is not None and claims.version is not None:
         return claims
-    if not legacy_tokens_accepted(settings):
+    if not legacy:
         raise Unauthenticated(TOKEN_INVALID)
     return read_legacy_token(token, secret=settings.legacy_secret_key or settings.secret_key)

@@ -1,4 +1,4 @@
-"""JSON out: orjson renders every JSON response (about ten times the standard library's speed)."""
+"""JSON responses: orjson renders every one (about ten times the standard library's speed)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""The ASGI app as uvicorn's factory import string (``gateway.asgi:create``), for workers."""
+"""The ASGI app as uvicorn's factory import string (``gateway.cli.asgi:create``), for workers."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
 
 from gateway.app import create_app
-from gateway.logs import lean_records
+from gateway.observability.logs import lean_records
 from gateway.settings import Settings
 
 
