@@ -23,7 +23,7 @@ from gateway.middleware.request_context import RequestContextMiddleware
 from gateway.middleware.security_headers import SecurityHeadersMiddleware
 from gateway.middleware.sql_count import SqlCountMiddleware
 from gateway.observability.access import AccessLogMiddleware, metrics_endpoint
-from gateway.observability.metrics import forget_process, instrument_pool
+from gateway.observability.metrics import count_login, forget_process, instrument_pool
 from gateway.rest.endpoints import probes
 from gateway.rest.endpoints import routes as rest_routes
 from gateway.rest.errors import exception_handlers
@@ -40,6 +40,8 @@ def create_app(settings: Settings) -> Starlette:
     database = Database.connect(settings)
     engine, sessions = database.engine, database.sessions
     instrument_pool(engine)
+    if count_login not in users.login_observers:  # once per process, however many apps
+        users.login_observers.append(count_login)
     # Login counters: in this process, or in Redis when REDIS_URL is set (see throttle.py).
     login_throttle = LoginThrottle.from_settings(settings)
     # Persisted GraphQL queries: in this process, or in Redis when REDIS_URL is set.

@@ -16,7 +16,7 @@ from gateway.app import create_app
 from gateway.auth.tokens import issue_access_token
 from gateway.graphql.context import Context
 from gateway.graphql.persisted import sha256_of
-from gateway.services import templates
+from gateway.services import posts
 from tests import conftest
 from tests.actions import Actions
 from tests.conftest import TEST_SECRET
@@ -49,7 +49,7 @@ async def test_a_bug_in_an_endpoint_is_one_masked_500_logged_once(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail: the feed exploded")
 
-    monkeypatch.setattr(templates, "list_page", broken)
+    monkeypatch.setattr(posts, "list_page", broken)
     with caplog.at_level(logging.INFO):
         response = await act.client.get("/", headers={**alice, "x-request-id": "bug-7"})
 

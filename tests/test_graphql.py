@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.auth.tokens import issue_access_token
 from gateway.db.models import MemeTemplate
-from gateway.services import templates
+from gateway.services import posts
 from tests import conftest
 from tests.actions import Actions
 from tests.conftest import TEST_SECRET, MakeApp
@@ -344,7 +344,7 @@ async def test_unexpected_errors_are_masked_and_logged(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret detail from a bug")
 
-    monkeypatch.setattr(templates, "list_page", broken)
+    monkeypatch.setattr(posts, "list_page", broken)
     with caplog.at_level(logging.ERROR, logger="gateway.graphql"):
         body = await gql(act.client, "{ me { username } feed { id } }", viewer)
     assert body["data"] is None

@@ -116,13 +116,13 @@ async def test_plain_selections_take_the_shortcut(monkeypatch: pytest.MonkeyPatc
     from gateway.graphql import execution
 
     ran: list[Any] = []
-    real = execution._run_list
+    real = execution.run_list
 
     def spy(plan: Any, items: Any, non_null: bool) -> list[Any]:
         ran.append(plan)
         return real(plan, items, non_null)
 
-    monkeypatch.setattr(execution, "_run_list", spy)
+    monkeypatch.setattr(execution, "run_list", spy)
     ROWS[:] = DATA["good"]
     result = await FAST.execute("{ rows { id title owner { name } } }")
     assert result.errors is None

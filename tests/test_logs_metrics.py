@@ -78,6 +78,8 @@ async def test_request_id_on_every_kind_of_response(
         ),
         401: client.get("/", headers={"x-request-id": "r401"}),
         200: client.get("/readyz", headers={"x-request-id": "r200"}),
+        304: client.get("/static/graphiql/start.js",
+                        headers={"x-request-id": "r304", "if-none-match": "*"}),
     }
     for status, call in calls.items():
         response = await call
@@ -87,6 +89,7 @@ async def test_request_id_on_every_kind_of_response(
     assert logged["r404"]["route"] == "<unmatched>"
     assert logged["r405"]["route"] == "/login"
     assert logged["r401"]["route"] == "/"
+    assert logged["r304"]["route"] == "/static/{path}"  # a mount's path once
     assert {logged[f"r{s}"]["status"] for s in calls} == set(calls)
 
 

@@ -9,9 +9,9 @@ import strawberry
 
 from gateway.graphql.context import Info
 from gateway.graphql.types import Template, given
-from gateway.services import templates
+from gateway.services import posts
 from gateway.services.filters import Order, TemplateFilter
-from gateway.services.templates import Listing, Slice
+from gateway.services.posts import Listing, Slice
 
 
 @strawberry.enum(description="NEWEST or OLDEST by `posted` (then id); ID is the REST order.")
@@ -83,7 +83,7 @@ async def connection(
     info: Info, listing: Listing, filters: TemplateFilter, first: int, after: str | None
 ) -> TemplateConnection:
     chosen = await info.context.read(
-        templates.list_slice, listing, filters=filters, first=first, after=after
+        posts.list_slice, listing, filters=filters, first=first, after=after
     )
     return TemplateConnection.of(chosen)
 

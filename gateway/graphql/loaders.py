@@ -13,8 +13,8 @@ from strawberry.dataloader import DataLoader
 from gateway.auth.caller import Account
 from gateway.db.database import Db
 from gateway.errors import GatewayError
-from gateway.services import templates
-from gateway.services.templates import Post
+from gateway.services import posts
+from gateway.services.posts import Post
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ def create_loaders(db: Db, lock: asyncio.Lock) -> Loaders:
         async def load_pages() -> None:
             for (limit, offset), owners in pages.items():
                 try:
-                    found[limit, offset] = await templates.templates_by_user_ids(
+                    found[limit, offset] = await posts.templates_by_user_ids(
                         db, owners, limit=limit, offset=offset
                     )
                 except GatewayError as exc:  # a bad limit fails only the fields that asked

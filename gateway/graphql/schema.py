@@ -21,8 +21,8 @@ from gateway.graphql.execution import PlainFieldsExecutor
 from gateway.graphql.feeds import FeedQuery, TemplateOrder, template_filter
 from gateway.graphql.permissions import admin_only
 from gateway.graphql.types import LoginResult, Template, User, given
-from gateway.services import templates, users
-from gateway.services.templates import Listing
+from gateway.services import posts, templates, users
+from gateway.services.posts import Listing
 from gateway.settings import Settings
 
 
@@ -61,13 +61,13 @@ class Query(FeedQuery):
             order=order,
         )
         page = await info.context.read(
-            templates.list_page, Listing.ALL, filters=filters, limit=limit, offset=offset
+            posts.list_page, Listing.ALL, filters=filters, limit=limit, offset=offset
         )
         return [Template.of(post) for post in page.items]
 
     @strawberry.field(description="NOT_FOUND when there is none.")
     async def template(self, info: Info, id: int) -> Template | None:
-        return Template.of(await info.context.read(templates.get_template, template_id=id))
+        return Template.of(await info.context.read(posts.get_template, template_id=id))
 
     @strawberry.field(description="Approved templates plus the caller's own, narrowed by filters.")
     async def feed(
@@ -87,7 +87,7 @@ class Query(FeedQuery):
             order=order,
         )
         page = await info.context.read(
-            templates.list_page, Listing.FEED, filters=filters, limit=limit, offset=offset
+            posts.list_page, Listing.FEED, filters=filters, limit=limit, offset=offset
         )
         return [Template.of(post) for post in page.items]
 

@@ -18,7 +18,7 @@ from strawberry.types.unset import UNSET
 from gateway.auth.caller import Account
 from gateway.db import models
 from gateway.graphql.context import Info
-from gateway.services.templates import Post
+from gateway.services.posts import Post
 
 T = TypeVar("T")
 

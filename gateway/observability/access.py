@@ -93,8 +93,8 @@ def route_template(scope: Scope, root_path: str = "") -> str:
 
 @lru_cache(maxsize=1024)
 def _template(prefix: str, path: str, mounted: bool) -> str:
-    if mounted:
-        path = f"{path}/{{path}}"
+    if mounted:  # a mount's own path is already the end of the prefix it set
+        return f"{prefix or path}/{{path}}"
     return CONVERTOR.sub(r"{\1}", f"{prefix}{path}") or "/"
 
 

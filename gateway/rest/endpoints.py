@@ -19,8 +19,8 @@ from gateway.rest.payloads import (
     template_json,
     user_json,
 )
-from gateway.services import templates, users
-from gateway.services.templates import Listing
+from gateway.services import posts, templates, users
+from gateway.services.posts import Listing
 from gateway.services.users import LOGIN_CHALLENGE
 
 
@@ -102,7 +102,7 @@ async def feed(request: Request) -> JSONResponse:
 async def _template_list(request: Request, listing: Listing) -> JSONResponse:
     """Both template lists: the same filters and paging, the same body and headers."""
     caller = _caller(request)
-    page = await templates.list_page(
+    page = await posts.list_page(
         caller.db,
         caller,
         listing,
@@ -118,7 +118,7 @@ async def _template_list(request: Request, listing: Listing) -> JSONResponse:
 
 async def get_template(request: Request) -> JSONResponse:
     caller = _caller(request)
-    post = await templates.get_template(
+    post = await posts.get_template(
         caller.db, caller, template_id=template_id(request)
     )
     return JSONResponse({"template": template_json(post)})

@@ -22,7 +22,7 @@ from gateway.db.models import User
 from gateway.errors import BadInput, GatewayError
 from gateway.services.fields import Page
 from gateway.services.filters import TemplateFilter, parse_order, parse_time
-from gateway.services.templates import Post
+from gateway.services.posts import Post
 
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

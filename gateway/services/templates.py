@@ -1,40 +1,17 @@
-"""Templates (the original's posts): listing, the feed, and who may change what.
-
-Reads select the caller's row in the same statement as the templates (one round trip
-authenticates and reads), and are checked in the contract's order: the token and the
-caller first (401), then the template (404).
-"""
+"""Templates (the original's posts): who may create, change, approve or delete one."""
 
 from __future__ import annotations
 
-import enum
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from functools import lru_cache
+from dataclasses import replace
 from typing import Any, cast
 
-from sqlalchemy import (
-    CursorResult,
-    Delete,
-    Update,
-    and_,
-    bindparam,
-    delete,
-    func,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import CursorResult, Delete, Update, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.auth.caller import CALLER, CALLER_COLUMNS, IS_CALLER, WIDTH, Account, Caller
+from gateway.auth.caller import Account, Caller
 from gateway.db.database import Db
 from gateway.db.models import MemeTemplate
-from gateway.db.reads import Statement
 from gateway.errors import (
     APPROVED_POST,
     EMPTY_FIELDS,
@@ -44,234 +21,9 @@ from gateway.errors import (
     Forbidden,
     NotFound,
 )
-from gateway.services.fields import Page, clean_text, clean_url, paging, valid_id
-from gateway.services.filters import OWNER, TemplateFilter, after_params, encode_cursor
-
-NO_FILTER = TemplateFilter()
-
-
-class Listing(enum.Enum):
-    """Which templates a list starts from, before any filter."""
-
-    ALL = "all"  # every template (the original's GET /template)
-    FEED = "feed"  # approved ones plus the caller's own (the original's GET /)
-
-
-@dataclass(slots=True)
-class Post:
-    """A template with its owner (None once the owner is deleted). Read-only by
-    convention (not frozen: a list of them is built on every read, and frozen
-    dataclasses are several times slower to make)."""
-
-    id: int
-    title: str
-    url: str
-    description: str | None
-    posted: datetime
-    approved: bool
-    owner: Account | None
-
-    @property
-    def username(self) -> str | None:
-        return self.owner.username if self.owner else None
-
-    @property
-    def cursor(self) -> str:
-        """The opaque cursor of this row: its (posted, id) keyset position."""
-        return encode_cursor(self.posted, self.id)
-
-
-@dataclass(frozen=True, slots=True)
-class Slice:
-    """One cursor-paged slice of a list (the GraphQL connections)."""
-
-    items: list[Post]
-    has_next: bool
-    total: int
-
-
-# What every template read selects after the caller's columns, in this order.
-POST_COLUMNS = (
-    col(MemeTemplate.id), col(MemeTemplate.title), col(MemeTemplate.url),
-    col(MemeTemplate.description), col(MemeTemplate.posted), col(MemeTemplate.approved),
-    col(OWNER.id), col(OWNER.public_id), col(OWNER.username), col(OWNER.admin),
-)
-IS_OWNER = col(OWNER.id) == col(MemeTemplate.user_id)
-# One template by id, with the caller.
-ONE: Statement = (
-    select(*CALLER_COLUMNS, *POST_COLUMNS)
-    .select_from(CALLER)
-    .outerjoin(MemeTemplate, col(MemeTemplate.id) == bindparam("template_id"))
-    .outerjoin(OWNER, IS_OWNER)
-    .where(IS_CALLER)
-)
-
-
-def posts_of(rows: Iterable[Sequence[Any]], start: int = 0) -> list[Post]:
-    """The Posts in ``row[start:]`` (POST_COLUMNS) of each row that has one, as any driver
-    returns them; one Account per owner."""
-    owners: dict[int, Account] = {}
-    posts = []
-    for row in rows:
-        (template_id, title, url, description, posted, approved,
-         owner_id, owner_public_id, owner_name, owner_admin) = row[start:start + 10]
-        if template_id is None:
-            continue  # the caller's row alone: nothing matched
-        owner = None
-        if owner_id is not None:
-            owner = owners.get(owner_id)
-            if owner is None:
-                owner = owners[owner_id] = Account(
-                    id=owner_id, public_id=owner_public_id, username=owner_name,
-                    admin=bool(owner_admin),
-                )
-        posts.append(
-            Post(template_id, title, url, description, _moment(posted), bool(approved), owner)
-        )
-    return posts
-
-
-@lru_cache(maxsize=8192)
-def _stored_moment(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-def _moment(value: datetime | str) -> datetime:
-    """A stored naive-UTC time (SQLite hands it over as text) as an aware datetime."""
-    if isinstance(value, str):
-        return _stored_moment(value)
-    return value.replace(tzinfo=UTC)
-
-
-def _visible(listing: Listing) -> list[Any]:
-    if listing is Listing.FEED:
-        return [or_(col(MemeTemplate.approved).is_(True), col(MemeTemplate.user_id) == CALLER.id)]
-    return []
-
-
-_statements: dict[tuple[Any, ...], Statement] = {}
-
-
-def _statement(key: tuple[Any, ...], build: Callable[[], Statement]) -> Statement:
-    """One statement per shape, built at its first use (shapes are few)."""
-    found = _statements.get(key)
-    if found is None:
-        found = _statements[key] = build()
-    return found
-
-
-def _rows_statement(listing: Listing, filters: TemplateFilter, *, keyset: bool) -> Statement:
-    """The caller, then up to ``limit`` rows of the list from ``offset`` (after the
-    cursor's row with ``keyset``): the caller's row is always there, its template
-    columns NULL when nothing matches."""
-
-    def build() -> Statement:
-        after = [filters.after()] if keyset else []
-        matching = and_(true(), *_visible(listing), *filters.clauses(), *after)
-        return (
-            select(*CALLER_COLUMNS, *POST_COLUMNS)
-            .select_from(CALLER)
-            .outerjoin(MemeTemplate, matching)
-            .outerjoin(OWNER, IS_OWNER)
-            .where(IS_CALLER)
-            .order_by(*filters.order_by())
-            .limit(bindparam("limit"))
-            .offset(bindparam("offset"))
-        )
-
-    return _statement(("rows", listing, filters.shape(), keyset), build)
-
-
-def _count_statement(listing: Listing, filters: TemplateFilter) -> Statement:
-    """The caller, and how many rows of the list match (no row: no such caller)."""
-
-    def build() -> Statement:
-        matching = and_(true(), *_visible(listing), *filters.clauses())
-        return (
-            select(*CALLER_COLUMNS, func.count(col(MemeTemplate.id)))
-            .select_from(CALLER)
-            .outerjoin(MemeTemplate, matching)
-            .where(IS_CALLER)
-            .group_by(*CALLER_COLUMNS)
-        )
-
-    return _statement(("count", listing, filters.shape()), build)
-
-
-async def _count(db: Db, caller: Caller, listing: Listing, filters: TemplateFilter,
-                 params: dict[str, Any]) -> int:
-    rows = await db.fetch(_count_statement(listing, filters), params)
-    caller.accept(rows[0] if rows else None)
-    total: int = rows[0][WIDTH]
-    return total
-
-
-async def list_page(
-    db: Db,
-    caller: Caller,
-    listing: Listing = Listing.ALL,
-    *,
-    filters: TemplateFilter = NO_FILTER,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Page[Post]:
-    """A page of ``listing`` narrowed and ordered by ``filters`` (by id unless asked),
-    with how many match in all. Any signed-in user.
-
-    One statement reads the caller and the page; a page that is not full also tells
-    the total, so only a full page (or one past the end) counts the rows separately."""
-    limit, offset = paging(limit, offset)
-    params = caller.params() | filters.params()
-    rows = await db.fetch(
-        _rows_statement(listing, filters, keyset=False),
-        params | {"limit": limit + 1, "offset": offset},
-    )
-    posts = posts_of(rows, WIDTH)
-    if len(posts) > limit:
-        return Page(posts[:limit], await _count(db, caller, listing, filters, params),
-                    limit, offset)
-    if posts or not offset:
-        caller.accept(rows[0] if rows else None)
-        return Page(posts, offset + len(posts), limit, offset)
-    return Page([], await _count(db, caller, listing, filters, params), limit, offset)
-
-
-async def list_slice(
-    db: Db,
-    caller: Caller,
-    listing: Listing = Listing.ALL,
-    *,
-    filters: TemplateFilter = NO_FILTER,
-    first: int | None = None,
-    after: str | None = None,
-) -> Slice:
-    """``list_page`` paged by cursor: the ``first`` rows after ``after``."""
-    first, _ = paging(first, 0)
-    params = caller.params() | filters.params()
-    keyset = after_params(after) if after else {}
-    rows = await db.fetch(
-        _rows_statement(listing, filters, keyset=after is not None),
-        params | keyset | {"limit": first + 1, "offset": 0},
-    )
-    caller.accept(rows[0] if rows else None)
-    posts = posts_of(rows, WIDTH)
-    if after is None and len(posts) <= first:
-        return Slice(posts, False, len(posts))
-    total = await _count(db, caller, listing, filters, params)
-    return Slice(posts[:first], len(posts) > first, total)
-
-
-async def get_template(db: Db, caller: Caller, *, template_id: int) -> Post:
-    """One template. Any signed-in user; NotFound(NO_TEMPLATE)."""
-    if not valid_id(template_id):
-        await caller.require_user()
-        raise NotFound(NO_TEMPLATE)
-    rows = await db.fetch(ONE, caller.params() | {"template_id": template_id})
-    caller.accept(rows[0] if rows else None)
-    posts = posts_of(rows, WIDTH)
-    if not posts:
-        raise NotFound(NO_TEMPLATE)
-    return posts[0]
+from gateway.services.fields import clean_text, clean_url, valid_id
+from gateway.services.filters import OWNER
+from gateway.services.posts import IS_OWNER, POST_COLUMNS, Post, post_of_entity, posts_of
 
 
 async def create_template(
@@ -289,7 +41,7 @@ async def create_template(
     template.approved = user.admin
     db.session.add(template)
     await db.session.commit()
-    return _post_of_entity(template, user)
+    return post_of_entity(template, user)
 
 
 async def update_template(
@@ -329,43 +81,6 @@ async def approve_template(db: Db, caller: Caller, *, template_id: int) -> Post:
     post = await _post(db.session, template_id)
     await _guarded(db.session, user, template_id, update(MemeTemplate).values(approved=True))
     return replace(post, approved=True)
-
-
-async def templates_by_user_ids(
-    db: Db, owners: Iterable[Account], *, limit: int | None, offset: int | None
-) -> dict[int, list[Post]]:
-    """One query for the first ``limit`` templates (after ``offset``) of each owner, by id."""
-    limit, offset = paging(limit, offset)
-    by_id = {owner.id: owner for owner in owners}
-    if not by_id:
-        return {}
-    rank = (
-        func.row_number()
-        .over(partition_by=col(MemeTemplate.user_id), order_by=col(MemeTemplate.id))
-        .label("rank")
-    )
-    ranked = (
-        select(MemeTemplate, rank).where(col(MemeTemplate.user_id).in_(by_id)).subquery()
-    )
-    chosen = (
-        select(MemeTemplate)
-        .join(ranked, col(MemeTemplate.id) == ranked.c.id)
-        .where(ranked.c.rank > offset, ranked.c.rank <= offset + limit)
-        .order_by(col(MemeTemplate.user_id), col(MemeTemplate.id))
-    )
-    grouped: dict[int, list[Post]] = defaultdict(list)
-    for template in await db.session.scalars(chosen):
-        if template.user_id is not None:
-            grouped[template.user_id].append(_post_of_entity(template, by_id[template.user_id]))
-    return grouped
-
-
-def _post_of_entity(template: MemeTemplate, owner: Account | None) -> Post:
-    assert template.id is not None
-    return Post(
-        template.id, template.title, template.url, template.description,
-        _moment(template.posted), bool(template.approved), owner,
-    )
 
 
 def _fields(title: str | None, url: str | None, description: str | None) -> dict[str, Any]:
