@@ -30,6 +30,7 @@ from gateway.rest.errors import exception_handlers
 from gateway.rest.openapi import docs_routes
 from gateway.services import users
 from gateway.settings import Settings
+from gateway.stores import redis_client
 
 log = logging.getLogger("gateway")
 
@@ -43,9 +44,11 @@ def create_app(settings: Settings) -> Starlette:
     if count_login not in users.login_observers:  # once per process, however many apps
         users.login_observers.append(count_login)
     # Login counters: in this process, or in Redis when REDIS_URL is set (see throttle.py).
-    login_throttle = LoginThrottle.from_settings(settings)
+    # One Redis client (REDIS_URL) for the login counts and the persisted queries.
+    redis = redis_client(settings)
+    login_throttle = LoginThrottle.from_settings(settings, redis)
     # Persisted GraphQL queries: in this process, or in Redis when REDIS_URL is set.
-    persisted = query_store(settings)
+    persisted = query_store(redis)
     graphql = PersistedQueries(
         create_graphql_app(settings),
         store=persisted,
@@ -59,6 +62,8 @@ def create_app(settings: Settings) -> Starlette:
         yield
         await login_throttle.aclose()
         await persisted.aclose()
+        if redis is not None:
+            await redis.aclose()
         await database.dispose()
         forget_process()
 

@@ -158,13 +158,11 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Counts in Redis, shared by every process that uses the same URL. Short socket
-    timeouts keep a slow Redis from stalling logins (the throttle then fails open)."""
+    """Counts in Redis, shared by every process that uses the same server (the client
+    of gateway.stores; an unreachable Redis makes the throttle fail open)."""
 
-    def __init__(self, url: str, *, timeout: float = 0.5) -> None:
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
 
     async def read(self, keys: Keys) -> Reading:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -195,7 +193,7 @@ class RedisStore:
             await pipe.execute()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        pass  # the client is the app's, closed with it
 
 
 @dataclass(frozen=True)
@@ -227,8 +225,9 @@ class LoginThrottle:
         self._warned_at = -math.inf
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LoginThrottle:
-        store: Store = RedisStore(settings.redis_url) if settings.redis_url else MemoryStore()
+    def from_settings(cls, settings: Settings, client: redis.Redis | None) -> LoginThrottle:
+        """Counts in Redis when the app has a client for REDIS_URL, else in this process."""
+        store: Store = RedisStore(client) if client is not None else MemoryStore()
         return cls(store, Limits.from_settings(settings))
 
     async def check(self, *, username: str, address: str | None) -> None:

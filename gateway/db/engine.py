@@ -46,16 +46,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
             "pool_timeout": settings.db_pool_timeout,
             "pool_recycle": settings.db_pool_recycle,
         }
-        # Connect and statement timeouts: an unreachable or stalled server gives a
-        # prompt error (→ 503), never a request that hangs.
-        connect_args: dict[str, Any] = {}
-        if url.get_backend_name() == "postgresql":
-            connect_args["timeout"] = settings.db_connect_timeout
-            connect_args["command_timeout"] = settings.db_statement_timeout
-        else:
-            connect_args["connect_timeout"] = max(1, round(settings.db_connect_timeout))
-            connect_args["read_timeout"] = settings.db_statement_timeout
-        options["connect_args"] = connect_args
+        options["connect_args"] = connect_args(settings)
     engine = create_async_engine(url, **(options | overrides))
     if url.get_backend_name() == "sqlite":
         # A writer holding the file's lock makes others wait this long, then fail (→ 503).
@@ -71,6 +62,23 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     if settings.count_sql:
         event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     return engine
+
+
+def connect_args(settings: Settings, *, statements: bool = True) -> dict[str, Any]:
+    """The driver's connect timeout for a server database, and with ``statements`` its
+    statement timeout: an unreachable or stalled server gives a prompt error (→ 503),
+    never a request that hangs. (A migration may rightly run longer than a request.)"""
+    backend = make_url(settings.database_url).get_backend_name()
+    args: dict[str, Any] = {}
+    if backend == "postgresql":
+        args["timeout"] = settings.db_connect_timeout
+        if statements:
+            args["command_timeout"] = settings.db_statement_timeout
+    elif backend == "mysql":
+        args["connect_timeout"] = max(1, round(settings.db_connect_timeout))
+        if statements:
+            args["read_timeout"] = settings.db_statement_timeout
+    return args
 
 
 def _count_statement(*_args: Any) -> None:

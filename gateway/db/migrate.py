@@ -7,7 +7,7 @@ import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from gateway.db.engine import connect_args
 from gateway.settings import Settings
 
 T = TypeVar("T")
@@ -176,11 +177,10 @@ async def _run(settings: Settings, func: Callable[[Connection, Config], T]) -> T
 
 def _engine(settings: Settings) -> AsyncEngine:
     # No pool and none of the app's SQLite pragmas: foreign keys stay off while batch
-    # mode copies tables, so no ON DELETE action fires during the copy.
-    url = make_url(settings.database_url)
-    connect_args: dict[str, Any] = {}
-    if url.get_backend_name() == "postgresql":
-        connect_args["timeout"] = settings.db_pool_timeout
-    elif url.get_backend_name() == "mysql":
-        connect_args["connect_timeout"] = max(1, int(settings.db_pool_timeout))
-    return create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+    # mode copies tables, so no ON DELETE action fires during the copy. The connect
+    # timeout is the app's own: a migration on an unreachable server fails, never hangs.
+    return create_async_engine(
+        make_url(settings.database_url),
+        poolclass=NullPool,
+        connect_args=connect_args(settings, statements=False),
+    )

@@ -26,7 +26,6 @@ from gateway.auth.caller import Caller
 from gateway.bodies import json_object
 from gateway.errors import BadInput, GatewayError
 from gateway.graphql.errors import failure_response, http_error_body
-from gateway.settings import Settings
 
 NOT_FOUND = "PersistedQueryNotFound"
 NOT_FOUND_CODE = "PERSISTED_QUERY_NOT_FOUND"
@@ -69,24 +68,23 @@ class RedisQueryStore:
 
     prefix = "gateway:apq:"
 
-    def __init__(self, url: str, *, timeout: float = 0.5) -> None:
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
-        )
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client  # gateway.stores', closed with the app
 
     async def get(self, sha256: str) -> str | None:
         value = await self.client.get(self.prefix + sha256)
-        return value if isinstance(value, str) else None
+        return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else None
 
     async def put(self, sha256: str, query: str) -> None:
-        await self.client.set(self.prefix + sha256, query)
+        await self.client.set(self.prefix + sha256, query.encode("utf-8", "surrogatepass"))
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        pass
 
 
-def query_store(settings: Settings) -> QueryStore:
-    return RedisQueryStore(settings.redis_url) if settings.redis_url else MemoryQueryStore()
+def query_store(client: redis.Redis | None) -> QueryStore:
+    """In Redis when the app has a client for REDIS_URL, else in this process."""
+    return RedisQueryStore(client) if client is not None else MemoryQueryStore()
 
 
 def sha256_of(query: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,11 +14,10 @@ from gateway.errors import (
     APP_TOKEN_INVALID,
     APP_TOKEN_MISSING,
     BadInput,
-    Conflict,
     NotFound,
     Unauthenticated,
 )
-from gateway.services.fields import clean_text
+from gateway.services.fields import clean_text, insert_unique
 
 
 async def add_app(
@@ -37,12 +35,9 @@ async def add_app(
         clean_text("token", token, max_length=1024)
     token = token or new_app_token()
     app = Application(name=name, token_hash=hash_app_token(token))
-    session.add(app)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict("an application with that name or token already exists") from None
+    app = await insert_unique(
+        session, app, conflict="an application with that name or token already exists"
+    )
     return app, token
 
 

@@ -1,4 +1,5 @@
-"""Input rules shared by every service: text that every database can store, paging bounds."""
+"""What every service shares: text that every database can store, paging bounds, and
+inserting a row that must be unique."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
-from gateway.errors import BadInput
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.errors import BadInput, Conflict
 
 T = TypeVar("T")
 
@@ -80,3 +84,15 @@ def clean_url(value: str) -> str:
     if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
         raise BadInput("url must not contain spaces or control characters")
     return value
+
+
+async def insert_unique(session: AsyncSession, row: T, *, conflict: str) -> T:
+    """Add ``row`` and commit; Conflict(``conflict``) when a unique index refuses it.
+    Uniqueness is the database's to decide: checking first would race."""
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(conflict) from None
+    return row

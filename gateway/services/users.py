@@ -7,7 +7,6 @@ from collections.abc import Callable
 from functools import cache
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -27,7 +26,7 @@ from gateway.errors import (
     TooManyRequests,
     Unauthenticated,
 )
-from gateway.services.fields import Page, clean_text, paging
+from gateway.services.fields import Page, clean_text, insert_unique, paging
 from gateway.settings import Settings
 
 # Who is told each login's outcome ("success", "failure" or "throttled"): the metrics,
@@ -171,13 +170,7 @@ async def create_user(
 
 
 async def insert_user(session: AsyncSession, user: User) -> User:
-    session.add(user)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict(USERNAME_TAKEN) from None
-    return user
+    return await insert_unique(session, user, conflict=USERNAME_TAKEN)
 
 
 async def promote_user(db: Db, caller: Caller, *, public_id: str) -> User:
