@@ -1,11 +1,12 @@
-"""Feeds for frontends: filter arguments and Relay-style cursor connections of templates."""
+"""The lists of templates: filter arguments, pages and Relay-style cursor connections."""
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from strawberry.types.unset import UNSET
 
 from gateway.graphql.context import Info
 from gateway.graphql.types import Template, given
@@ -13,12 +14,12 @@ from gateway.services import posts
 from gateway.services.filters import Order, TemplateFilter
 from gateway.services.posts import Listing, Slice
 
-
-@strawberry.enum(description="NEWEST or OLDEST by `posted` (then id); ID is the REST order.")
-class TemplateOrder(enum.Enum):
-    NEWEST = "newest"
-    OLDEST = "oldest"
-    ID = "id"
+# The service's own order, as a GraphQL enum (values NEWEST, OLDEST, ID).
+TemplateOrder = strawberry.enum(
+    Order,
+    name="TemplateOrder",
+    description="NEWEST or OLDEST by `posted` (then id); ID is the REST order.",
+)
 
 
 def template_filter(
@@ -28,17 +29,16 @@ def template_filter(
     search: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    order: TemplateOrder | None = None,
+    order: Order | None = None,
 ) -> TemplateFilter:
     """The service's filter from GraphQL arguments (UNSET and null both mean "any")."""
-    chosen = given(order)
     return TemplateFilter(
         approved=given(approved),
         username=given(username),
         search=given(search),
         since=given(since),
         until=given(until),
-        order=Order(chosen.value) if isinstance(chosen, TemplateOrder) else Order.ID,
+        order=given(order) or Order.ID,
     )
 
 
@@ -79,54 +79,75 @@ class TemplateConnection:
         )
 
 
-async def connection(
-    info: Info, listing: Listing, filters: TemplateFilter, first: int, after: str | None
-) -> TemplateConnection:
-    chosen = await info.context.read(
-        posts.list_slice, listing, filters=filters, first=first, after=after
-    )
-    return TemplateConnection.of(chosen)
+def page_field(listing: Listing, description: str) -> Any:
+    """A list field of templates paged by limit and offset (``templates``, ``feed``)."""
+
+    async def resolve(
+        self: Any,
+        info: Info,
+        limit: int | None = 100,
+        offset: int | None = 0,
+        approved: bool | None = UNSET,
+        username: str | None = UNSET,
+        search: str | None = UNSET,
+        since: datetime | None = UNSET,
+        until: datetime | None = UNSET,
+        order: Order | None = Order.ID,
+    ) -> list[Template]:
+        filters = template_filter(
+            approved=approved, username=username, search=search, since=since, until=until,
+            order=order,
+        )
+        page = await info.context.read(
+            posts.list_page, listing, filters=filters, limit=limit, offset=offset
+        )
+        return [Template.of(post) for post in page.items]
+
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def connection_field(listing: Listing, description: str) -> Any:
+    """The same list paged by cursor, in the Relay connection shape (``…Connection``):
+    keyset on (posted, id), so rows added while a client scrolls are never repeated or
+    skipped."""
+
+    async def resolve(
+        self: Any,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        approved: bool | None = UNSET,
+        username: str | None = UNSET,
+        search: str | None = UNSET,
+        since: datetime | None = UNSET,
+        until: datetime | None = UNSET,
+        order: Order = Order.NEWEST,
+    ) -> TemplateConnection:
+        filters = template_filter(
+            approved=approved, username=username, search=search, since=since, until=until,
+            order=order,
+        )
+        chosen = await info.context.read(
+            posts.list_slice, listing, filters=filters, first=first, after=after
+        )
+        return TemplateConnection.of(chosen)
+
+    return strawberry.field(resolver=resolve, description=description)
 
 
 @strawberry.type
-class FeedQuery:
-    """Cursor-paged lists: keyset on (posted, id), so rows added while a client scrolls
-    are never repeated or skipped."""
+class Lists:
+    """Every list of templates, by page and by cursor, under the same filters."""
 
-    @strawberry.field(description="The feed (approved templates plus your own), by cursor.")
-    async def feed_connection(
-        self,
-        info: Info,
-        first: int = 20,
-        after: str | None = None,
-        search: str | None = None,
-        username: str | None = None,
-        approved: bool | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        order: TemplateOrder = TemplateOrder.NEWEST,
-    ) -> TemplateConnection:
-        filters = template_filter(
-            approved=approved, username=username, search=search, since=since, until=until,
-            order=order,
-        )
-        return await connection(info, Listing.FEED, filters, first, after)
-
-    @strawberry.field(description="Every template, by cursor.")
-    async def templates_connection(
-        self,
-        info: Info,
-        first: int = 20,
-        after: str | None = None,
-        search: str | None = None,
-        username: str | None = None,
-        approved: bool | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        order: TemplateOrder = TemplateOrder.NEWEST,
-    ) -> TemplateConnection:
-        filters = template_filter(
-            approved=approved, username=username, search=search, since=since, until=until,
-            order=order,
-        )
-        return await connection(info, Listing.ALL, filters, first, after)
+    templates: list[Template] = page_field(
+        Listing.ALL, "Every template (by id unless `order`), narrowed by filters."
+    )
+    feed: list[Template] = page_field(
+        Listing.FEED, "Approved templates plus the caller's own, narrowed by filters."
+    )
+    templates_connection: TemplateConnection = connection_field(
+        Listing.ALL, "Every template, by cursor."
+    )
+    feed_connection: TemplateConnection = connection_field(
+        Listing.FEED, "The feed (approved templates plus your own), by cursor."
+    )

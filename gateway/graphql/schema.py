@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -18,16 +16,15 @@ from gateway.graphql.context import Info
 from gateway.graphql.documents import Documents
 from gateway.graphql.errors import GatewayErrors
 from gateway.graphql.execution import PlainFieldsExecutor
-from gateway.graphql.feeds import FeedQuery, TemplateOrder, template_filter
+from gateway.graphql.feeds import Lists
 from gateway.graphql.permissions import admin_only
 from gateway.graphql.types import LoginResult, Template, User, given
 from gateway.services import posts, templates, users
-from gateway.services.posts import Listing
 from gateway.settings import Settings
 
 
 @strawberry.type
-class Query(FeedQuery):
+class Query(Lists):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: Info) -> User:
         return User.of(await info.context.caller.require_user())  # the reader alone
@@ -43,53 +40,9 @@ class Query(FeedQuery):
     async def user(self, info: Info, public_id: str) -> User | None:
         return User.of(await info.context.call(users.get_user, public_id=public_id))
 
-    @strawberry.field(description="Every template (by id unless `order`), narrowed by filters.")
-    async def templates(
-        self,
-        info: Info,
-        limit: int | None = 100,
-        offset: int | None = 0,
-        approved: bool | None = UNSET,
-        username: str | None = UNSET,
-        search: str | None = UNSET,
-        since: datetime | None = UNSET,
-        until: datetime | None = UNSET,
-        order: TemplateOrder | None = TemplateOrder.ID,
-    ) -> list[Template]:
-        filters = template_filter(
-            approved=approved, username=username, search=search, since=since, until=until,
-            order=order,
-        )
-        page = await info.context.read(
-            posts.list_page, Listing.ALL, filters=filters, limit=limit, offset=offset
-        )
-        return [Template.of(post) for post in page.items]
-
     @strawberry.field(description="NOT_FOUND when there is none.")
     async def template(self, info: Info, id: int) -> Template | None:
         return Template.of(await info.context.read(posts.get_template, template_id=id))
-
-    @strawberry.field(description="Approved templates plus the caller's own, narrowed by filters.")
-    async def feed(
-        self,
-        info: Info,
-        limit: int | None = 100,
-        offset: int | None = 0,
-        search: str | None = UNSET,
-        username: str | None = UNSET,
-        approved: bool | None = UNSET,
-        since: datetime | None = UNSET,
-        until: datetime | None = UNSET,
-        order: TemplateOrder | None = TemplateOrder.ID,
-    ) -> list[Template]:
-        filters = template_filter(
-            approved=approved, username=username, search=search, since=since, until=until,
-            order=order,
-        )
-        page = await info.context.read(
-            posts.list_page, Listing.FEED, filters=filters, limit=limit, offset=offset
-        )
-        return [Template.of(post) for post in page.items]
 
 
 @strawberry.type
