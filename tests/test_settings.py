@@ -204,3 +204,14 @@ def test_env_example_lists_every_setting_at_its_default(
     for name, value in example.items():
         assert Settings.from_env({name: value}, env_file=None) == defaults, f"{name}={value}"
     assert Settings.from_env({}, env_file=EXAMPLE) == defaults  # copied as .env, it is inert
+
+
+def test_env_example_and_the_docs_table_are_written_from_the_declarations() -> None:
+    """Both follow gateway/settings' declarations; rewrite them with
+    ``python -m gateway.settings env-example`` (and ``table``) after changing one."""
+    from gateway.settings.documented import env_example, markdown_table
+
+    assert EXAMPLE.read_text() == env_example()
+    operations = (EXAMPLE.parent / "docs" / "operations.md").read_text()
+    table = operations.split("<!-- settings table: python -m gateway.settings table -->\n")[1]
+    assert table.split("<!-- end of settings table -->")[0] == markdown_table()
