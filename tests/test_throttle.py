@@ -16,7 +16,7 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
-from gateway.auth.throttle import Keys, MemoryStore
+from gateway.auth.throttle_stores import Keys, MemoryStore
 from tests.actions import Actions, password_of
 from tests.conftest import MakeApp
 from tests.live import ADMIN, LiveGateway, prepare_database

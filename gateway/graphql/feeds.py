@@ -12,7 +12,8 @@ from gateway.graphql.context import Info
 from gateway.graphql.types import Template, given
 from gateway.services import posts
 from gateway.services.filters import Order, TemplateFilter
-from gateway.services.posts import Listing, Slice
+from gateway.services.posts import Slice
+from gateway.services.statements import Listing
 
 # The service's own order, as a GraphQL enum (values NEWEST, OLDEST, ID).
 TemplateOrder = strawberry.enum(

@@ -20,7 +20,7 @@ from gateway.rest.payloads import (
     user_json,
 )
 from gateway.services import posts, templates, users
-from gateway.services.posts import Listing
+from gateway.services.statements import Listing
 from gateway.services.users import LOGIN_CHALLENGE
 
 

@@ -8,33 +8,30 @@ the ORM session (the GraphQL door relies on it: see ``Context.read``).
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, true
+from sqlalchemy import func, select
 from sqlmodel import col
 
-from gateway.auth.caller import CALLER, CALLER_COLUMNS, IS_CALLER, WIDTH, Account, Caller
+from gateway.auth.caller import WIDTH, Account, Caller
 from gateway.db.database import Db
 from gateway.db.models import MemeTemplate
-from gateway.db.reads import Statement
 from gateway.errors import NO_TEMPLATE, NotFound
 from gateway.services.fields import Page, paging, valid_id
-from gateway.services.filters import OWNER, TemplateFilter, after_params, encode_cursor
+from gateway.services.filters import TemplateFilter, after_params, encode_cursor
+from gateway.services.statements import (
+    ONE,
+    Listing,
+    count_statement,
+    rows_statement,
+)
 
 NO_FILTER = TemplateFilter()
-
-
-class Listing(enum.Enum):
-    """Which templates a list starts from, before any filter."""
-
-    ALL = "all"  # every template (the original's GET /template)
-    FEED = "feed"  # approved ones plus the caller's own (the original's GET /)
 
 
 @dataclass(slots=True)
@@ -68,23 +65,6 @@ class Slice:
     items: list[Post]
     has_next: bool
     total: int
-
-
-# What every template read selects after the caller's columns, in this order.
-POST_COLUMNS = (
-    col(MemeTemplate.id), col(MemeTemplate.title), col(MemeTemplate.url),
-    col(MemeTemplate.description), col(MemeTemplate.posted), col(MemeTemplate.approved),
-    col(OWNER.id), col(OWNER.public_id), col(OWNER.username), col(OWNER.admin),
-)
-IS_OWNER = col(OWNER.id) == col(MemeTemplate.user_id)
-# One template by id, with the caller.
-ONE: Statement = (
-    select(*CALLER_COLUMNS, *POST_COLUMNS)
-    .select_from(CALLER)
-    .outerjoin(MemeTemplate, col(MemeTemplate.id) == bindparam("template_id"))
-    .outerjoin(OWNER, IS_OWNER)
-    .where(IS_CALLER)
-)
 
 
 def posts_of(rows: Iterable[Sequence[Any]], start: int = 0) -> list[Post]:
@@ -123,64 +103,9 @@ def _moment(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
-def _visible(listing: Listing) -> list[Any]:
-    if listing is Listing.FEED:
-        return [or_(col(MemeTemplate.approved).is_(True), col(MemeTemplate.user_id) == CALLER.id)]
-    return []
-
-
-_statements: dict[tuple[Any, ...], Statement] = {}
-
-
-def _statement(key: tuple[Any, ...], build: Callable[[], Statement]) -> Statement:
-    """One statement per shape, built at its first use (shapes are few)."""
-    found = _statements.get(key)
-    if found is None:
-        found = _statements[key] = build()
-    return found
-
-
-def _rows_statement(listing: Listing, filters: TemplateFilter, *, keyset: bool) -> Statement:
-    """The caller, then up to ``limit`` rows of the list from ``offset`` (after the
-    cursor's row with ``keyset``): the caller's row is always there, its template
-    columns NULL when nothing matches."""
-
-    def build() -> Statement:
-        after = [filters.after()] if keyset else []
-        matching = and_(true(), *_visible(listing), *filters.clauses(), *after)
-        return (
-            select(*CALLER_COLUMNS, *POST_COLUMNS)
-            .select_from(CALLER)
-            .outerjoin(MemeTemplate, matching)
-            .outerjoin(OWNER, IS_OWNER)
-            .where(IS_CALLER)
-            .order_by(*filters.order_by())
-            .limit(bindparam("limit"))
-            .offset(bindparam("offset"))
-        )
-
-    return _statement(("rows", listing, filters.shape(), keyset), build)
-
-
-def _count_statement(listing: Listing, filters: TemplateFilter) -> Statement:
-    """The caller, and how many rows of the list match (no row: no such caller)."""
-
-    def build() -> Statement:
-        matching = and_(true(), *_visible(listing), *filters.clauses())
-        return (
-            select(*CALLER_COLUMNS, func.count(col(MemeTemplate.id)))
-            .select_from(CALLER)
-            .outerjoin(MemeTemplate, matching)
-            .where(IS_CALLER)
-            .group_by(*CALLER_COLUMNS)
-        )
-
-    return _statement(("count", listing, filters.shape()), build)
-
-
 async def _count(db: Db, caller: Caller, listing: Listing, filters: TemplateFilter,
                  params: dict[str, Any]) -> int:
-    rows = await db.fetch(_count_statement(listing, filters), params)
+    rows = await db.fetch(count_statement(listing, filters), params)
     caller.accept(rows[0] if rows else None)
     total: int = rows[0][WIDTH]
     return total
@@ -203,7 +128,7 @@ async def list_page(
     limit, offset = paging(limit, offset)
     params = caller.params() | filters.params()
     rows = await db.fetch(
-        _rows_statement(listing, filters, keyset=False),
+        rows_statement(listing, filters, keyset=False),
         params | {"limit": limit + 1, "offset": offset},
     )
     posts = posts_of(rows, WIDTH)
@@ -230,7 +155,7 @@ async def list_slice(
     params = caller.params() | filters.params()
     keyset = after_params(after) if after else {}
     rows = await db.fetch(
-        _rows_statement(listing, filters, keyset=after is not None),
+        rows_statement(listing, filters, keyset=after is not None),
         params | keyset | {"limit": first + 1, "offset": 0},
     )
     caller.accept(rows[0] if rows else None)

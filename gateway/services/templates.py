@@ -23,7 +23,8 @@ from gateway.errors import (
 )
 from gateway.services.fields import clean_text, clean_url, valid_id
 from gateway.services.filters import OWNER
-from gateway.services.posts import IS_OWNER, POST_COLUMNS, Post, post_of_entity, posts_of
+from gateway.services.posts import Post, post_of_entity, posts_of
+from gateway.services.statements import IS_OWNER, POST_COLUMNS
 
 
 async def create_template(
