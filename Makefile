@@ -34,7 +34,7 @@ $(RUN_STAMP): $(LOCK) requirements.txt | $(BIN)/python
 	touch $(RUN_STAMP)
 
 # Re-resolve uv.lock (LOCK_ARGS="--upgrade", or "--upgrade-package NAME") and export its
-# pins for pip; tests/test_lock.py fails when the three disagree.
+# pins for pip; tests/project/test_lock.py fails when the three disagree.
 lock: | $(BIN)/python
 	$(UV) lock $(LOCK_ARGS)
 	$(export_pins) > requirements.txt
@@ -65,7 +65,7 @@ bench: $(STAMP)
 FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_PHASES=all $(BIN)/python -m pytest \
-		tests/test_fuzz_rest.py tests/test_fuzz_graphql.py tests/test_fuzz_bodies.py $(PYTEST_ARGS)
+		tests/both_doors/test_fuzz_rest.py tests/both_doors/test_fuzz_graphql.py tests/both_doors/test_fuzz_bodies.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

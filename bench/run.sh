@@ -15,7 +15,7 @@
 #                                (GET /template) into the benchmark database, and print
 #                                gateway / peer ratios
 #   --smoke                      1 s per scenario, no warm-up, one reference app: checks
-#                                that everything runs (tests/test_bench_smoke.py)
+#                                that everything runs (tests/project/test_bench_smoke.py)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"

@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.actions import Actions
-from tests.databases import (
+from tests.support.actions import Actions
+from tests.support.databases import (
     backend_id,
     check_reachable,
     create_schema,

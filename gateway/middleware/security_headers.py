@@ -6,7 +6,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.middleware import HTTPMiddleware
 
-# Measured in Chromium (tests/test_browser_ui.py): scripts need only 'self' (no inline,
+# Measured in Chromium (tests/browser/test_browser_ui.py): scripts need only 'self' (no inline,
 # no eval); GraphiQL's dialogs inject <style> elements, hence 'unsafe-inline' for styles
 # only. Fonts and icons are data: URIs inside the vendored CSS.
 CONTENT_SECURITY_POLICY = (

@@ -3,7 +3,7 @@
 Each setting is declared once, as a field of ``Settings``: its environment variable, its
 type and default, how it is read (which also bounds it) and one line of meaning. From
 those declarations come ``Settings.from_env``, ``.env.example`` and the configuration
-table of docs/operations.md (``python -m gateway.settings``; tests/test_settings.py keeps
+table of docs/operations.md (``python -m gateway.settings``; tests/operations/test_settings.py keeps
 both files equal to what it prints).
 """
 

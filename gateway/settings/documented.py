@@ -11,7 +11,7 @@ ENV_EXAMPLE_HEAD = """\
 # Every setting the gateway reads, at its default. Copy to .env (read from the working
 # folder; the environment wins over it) and change what you need. Details:
 # docs/operations.md, "Configuration". Written by `python -m gateway.settings env-example`
-# from gateway/settings (tests/test_settings.py keeps it so).
+# from gateway/settings (tests/operations/test_settings.py keeps it so).
 """
 
 

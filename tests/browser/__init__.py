@@ -1,0 +1,1 @@
+"""Pages in Debian's Chromium: GraphiQL, Swagger UI and the example feed page."""

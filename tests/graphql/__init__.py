@@ -1,0 +1,1 @@
+"""The GraphQL door: schema, screens, feeds, cursors, persisted queries, the executor."""

@@ -1,0 +1,1 @@
+"""Running it: the command line, settings, migrations, logs and metrics, outages."""

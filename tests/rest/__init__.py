@@ -1,0 +1,1 @@
+"""The REST door: routes, messages, paging, filters, the OpenAPI document."""
