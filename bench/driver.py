@@ -34,7 +34,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 LUA = BENCH / "wrk.lua"
 SECRET = "bench-secret-key-long-enough-for-hs256-signing"
-# The screen a frontend asks for in one request (the and the README's example).
+# The screen a frontend asks for in one request (as in docs/graphql.md).
 GRAPHQL_SCREEN = (
     "{ me { username admin } feed(limit: %d) { id title url description posted approved "
     "username author { username } } }"

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
         description="Serve and administer the Gateway (REST + GraphQL meme API). "
-        "Configuration comes from the environment and .env (see README).",
+        "Configuration comes from the environment and .env (see docs/operations.md).",
     )
     parser.add_argument(
         "--version",

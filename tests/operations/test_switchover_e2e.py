@@ -1,4 +1,4 @@
-"""The README's switch-over runbook, run through the real `gateway` command and a real
+"""The switch-over runbook (docs/switching.md), run through the real `gateway` command and a real
 uvicorn on a copy of the original's database, then used as the original's clients would."""
 
 from __future__ import annotations

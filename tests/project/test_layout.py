@@ -16,6 +16,9 @@ FORBIDDEN = {
     "gateway.settings": ("gateway.",),
     "gateway.errors": ("gateway.",),
     "gateway.db.models": ("gateway.",),
+    # what any failure becomes, and JSON in: below both doors, no web framework
+    "gateway.failures": ("gateway.services", "starlette", "strawberry", *DOORS),
+    "gateway.bodies": ("gateway.db", "gateway.services", "starlette", "strawberry", *DOORS),
     "gateway.auth.tokens": ("gateway.db", "gateway.services", *DOORS),
     "gateway.auth.passwords": ("gateway.db", "gateway.services", *DOORS),
     # who is asking, and the login counters: below the rules, which use them
