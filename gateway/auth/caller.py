@@ -3,8 +3,10 @@ by its own query or along with a service's read (one round trip for both)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +74,8 @@ class Caller:
     # The process's login counters (built in create_app); None only outside a request.
     login_throttle: LoginThrottle | None = field(default=None, repr=False)
     _user: Account | None = field(default=None, repr=False)
+    # Set while a read that selects the caller's row is in flight (see ``read_along``).
+    _arriving: asyncio.Future[Account | None] | None = field(default=None, repr=False)
 
     @property
     def known_user(self) -> Account | None:
@@ -98,6 +102,8 @@ class Caller:
             raise Unauthenticated(TOKEN_INVALID)
         self.legacy_token = claims.legacy
         self._user = Account(id=row[0], public_id=row[1], username=row[2], admin=bool(row[3]))
+        if self._arriving is not None and not self._arriving.done():
+            self._arriving.set_result(self._user)
         return self._user
 
     async def require_user(self) -> Account:
@@ -107,6 +113,37 @@ class Caller:
             return self._user
         rows = await self.db.fetch(CALLER_ROW, self.params())
         return self.accept(rows[0] if rows else None)
+
+    @contextmanager
+    def read_along(self) -> Iterator[None]:
+        """Around a read that selects the caller's row with what it reads (the services
+        of gateway.services.posts): meanwhile ``user_along`` takes the user from that
+        read instead of sending a statement of its own. The row still comes from this
+        request's own read; if that read fails or finds no valid user, the waiting side
+        reads the row itself (and reports what it finds)."""
+        if self._user is not None or self._arriving is not None:
+            yield
+            return
+        self._arriving = arriving = asyncio.get_running_loop().create_future()
+        try:
+            yield
+        finally:
+            self._arriving = None
+            if not arriving.done():
+                arriving.set_result(None)
+
+    async def user_along(self) -> Account:
+        """``require_user`` for a field that resolves beside others (GraphQL's ``me``):
+        first lets the siblings start; if one of them is reading the caller's row
+        anyway (``read_along``), the user comes from that read."""
+        if self._user is None and self._arriving is None:
+            await asyncio.sleep(0)  # the sibling fields' tasks take their first step
+        arriving = self._arriving
+        if self._user is None and arriving is not None:
+            user = await asyncio.shield(arriving)
+            if user is not None:
+                return user
+        return await self.require_user()
 
     async def require_admin(self) -> Account:
         """The signed-in user if an admin; Forbidden otherwise."""

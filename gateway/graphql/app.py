@@ -56,7 +56,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         except Exception as exc:  # an outage, a body over the limit, a bug: still GraphQL
             response = failure_response(exc, where="GraphQL request")
-        context: Context | None = scope.get("state", {}).get("graphql_context")
+        # Taken out of the scope's state, which the context's request holds: left
+        # there, the two would make a reference cycle for the garbage collector.
+        context: Context | None = scope.get("state", {}).pop("graphql_context", None)
         if context is not None:
             await context.settle()
         await response(scope, receive, send)

@@ -75,8 +75,10 @@ class Context:
         """``service(db, caller, …)`` for a service that reads through the reader alone
         (the template lists, one template): it shares no session with its siblings, so
         it needs no lock, and a cancelled field's read is only dropped (a reader thread
-        finishes it; asyncpg cancels it and cleans its connection up)."""
-        return await service(self.db, self.caller, *args, **kwargs)
+        finishes it; asyncpg cancels it and cleans its connection up). Such a read
+        selects the caller's row too, which ``me`` then takes (``Caller.read_along``)."""
+        with self.caller.read_along():
+            return await service(self.db, self.caller, *args, **kwargs)
 
     async def locked(self, work: Callable[[], Awaitable[T]]) -> T:
         """Any other database work of a resolver, under the same rules."""

@@ -33,6 +33,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
     InlineFragmentNode,
+    OperationDefinitionNode,
     SelectionSetNode,
     is_leaf_type,
     is_object_type,
@@ -65,6 +66,16 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         manager = self.middleware_manager
         self._plain_allowed = manager is None or not manager.middlewares
         self._directive_free: bool | None = None
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's response; then the executor lets go of its ``async_helpers``
+        (bound methods of itself, a reference cycle that only the garbage collector
+        would free: dozens of objects a request, collected in full-heap passes that
+        cost more than the executor's work). The resolve infos made meanwhile keep
+        their own reference to the helpers."""
+        response = super().build_response(data)
+        self.async_helpers = None  # type: ignore[assignment]
+        return response
 
     # ---- where graphql-core completes objects and lists --------------------------------
 
@@ -154,10 +165,20 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _without_directives(self) -> bool:
         if self._directive_free is None:
-            definitions = [self.operation, *(f.definition for f in self.fragments.values())]
-            self._directive_free = not any(
-                node.directives or _has_directives(node.selection_set) for node in definitions
-            )
+            operation = self.operation
+            known = _directive_free.get(id(operation))
+            if known is None or known[0] is not operation:
+                definitions = [operation, *(f.definition for f in self.fragments.values())]
+                free = not any(
+                    node.directives or _has_directives(node.selection_set)
+                    for node in definitions
+                )
+                # Kept with the operation (from the cached document), so its id is not
+                # reused meanwhile; its fragments come from the same document.
+                known = _directive_free[id(operation)] = (operation, free)
+                while len(_directive_free) > PLANS_KEPT:
+                    del _directive_free[next(iter(_directive_free))]
+            self._directive_free = known[1]
         return self._directive_free
 
     def _shape(
@@ -228,3 +249,5 @@ def _has_directives(selection_set: SelectionSetNode | None) -> bool:
 
 
 _kept: OrderedDict[Hashable, tuple[tuple[Any, ...], Plan | None]] = OrderedDict()
+# Whether an operation (and its document's fragments) uses no directive, by id.
+_directive_free: dict[int, tuple[OperationDefinitionNode, bool]] = {}

@@ -102,7 +102,7 @@ def page_field(listing: Listing, description: str) -> Any:
         page = await info.context.read(
             posts.list_page, listing, filters=filters, limit=limit, offset=offset
         )
-        return [Template.of(post) for post in page.items]
+        return Template.all_of(page.items)
 
     return strawberry.field(resolver=resolve, description=description)
 

@@ -149,6 +149,12 @@ def _fields(plan: Plan, source: Any) -> dict[str, Any]:
 
 
 def run_list(plan: Plan, items: Iterable[Any], non_null: bool) -> list[Any]:
+    complete = plan.complete
+    if complete is not None:
+        try:  # every item plain (a None item has no attributes: NotPlain or AttributeError)
+            return [complete(item) for item in items]
+        except Exception:
+            pass  # item by item below: what is not plain is reported as graphql-core would
     completed: list[Any] = []
     for item in items:
         if item is None:

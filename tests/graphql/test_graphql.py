@@ -3,6 +3,7 @@ limits, refusals before any operation runs, masked errors, and the same data as 
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import AbstractContextManager
 from typing import Any
@@ -21,9 +22,9 @@ from tests.support.actions import Actions
 
 SCREEN = """{ me { username } feed(limit: %d) {
   id title author { username templates(limit: 5) { id } } } }"""
-# me: 1 (the caller's row) + feed: 1 (the caller again, the page with its authors and the
+# feed: 1 (the caller's row, which `me` takes too, the page with its authors and the
 # count) + the authors' templates: 1
-SCREEN_STATEMENTS = 3
+SCREEN_STATEMENTS = 2
 
 
 def sql_statements(app: Starlette) -> AbstractContextManager[list[str]]:
@@ -81,6 +82,80 @@ async def test_screen_costs_the_same_statements_for_10_and_100_templates(
     assert all(len(t["author"]["templates"]) == 5 for t in feed)
     assert body["data"]["me"] == {"username": "viewer"}
     assert len(ten) == len(hundred) == SCREEN_STATEMENTS, hundred
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ me { username admin } feed(limit: 5) { id } }",
+        "{ feed(limit: 5) { id } me { username admin } }",
+        "{ a: me { username } b: me { admin } templates(limit: 5) { id } }",
+    ],
+)
+async def test_me_beside_a_list_takes_the_caller_from_the_lists_statement(
+    act: Actions, app: Starlette, query: str
+) -> None:
+    viewer = await act.user_headers("viewer")
+    await act.create_template(viewer, "mine")
+    await gql(act.client, query, viewer)  # warm
+    with sql_statements(app) as statements:
+        body = await gql(act.client, query, viewer)
+    assert "errors" not in body, body
+    assert len(statements) == 1, statements
+    users = [v for k, v in body["data"].items() if k in ("me", "a", "b")]
+    assert all(u.get("username", "viewer") == "viewer" for u in users)
+    assert all(u.get("admin", False) is False for u in users)
+
+
+async def test_me_alone_reads_the_caller_itself(act: Actions, app: Starlette) -> None:
+    viewer = await act.user_headers("viewer")
+    with sql_statements(app) as statements:
+        body = await gql(act.client, "{ me { username } }", viewer)
+    assert body == {"data": {"me": {"username": "viewer"}}}
+    assert len(statements) == 1
+
+
+@pytest.mark.parametrize("list_field", ["feed(limit: 5) { id }", "template(id: 999) { id }"])
+async def test_me_beside_a_list_after_logout_is_unauthenticated(
+    act: Actions, list_field: str
+) -> None:
+    """The list's read finds the token revoked, so ``me`` reads the row itself and is
+    refused too: no field answers for a logged-out token (a refused non-null ``feed``
+    ends the operation, and graphql-core reports its error alone)."""
+    viewer = await act.user_headers("viewer")
+    assert await gql(act.client, "mutation { logout }", viewer) == {"data": {"logout": True}}
+    body = await gql(act.client, f"{{ me {{ username }} {list_field} }}", viewer)
+    codes = {(tuple(e["path"]), e["extensions"]["code"]) for e in body["errors"]}
+    assert codes
+    if list_field.startswith("template("):
+        assert (("me",), "UNAUTHENTICATED") in codes
+    assert {code for _, code in codes} == {"UNAUTHENTICATED"}
+    assert body["data"] is None
+
+
+async def test_a_screen_leaves_no_reference_cycle_to_the_garbage_collector(
+    act: Actions,
+) -> None:
+    """What a GraphQL request makes is freed as soon as it is done: a cycle (the executor
+    and its helpers, the context and the request's state) would wait for the garbage
+    collector's full passes, which cost the screens a fifth of their throughput."""
+    viewer = await act.user_headers("viewer")
+    await act.create_template(viewer, "mine")
+    screen = "{ me { username } feed(limit: 5) { id title author { username } } }"
+    await gql(act.client, screen, viewer)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            assert "errors" not in await gql(act.client, screen, viewer)
+        gc.collect()
+        left = {type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not {name for name in left if name.startswith(("gateway.", "graphql.", "strawberry."))}
 
 
 async def test_user_templates_with_different_pages_in_one_query(act: Actions) -> None:
