@@ -17,9 +17,20 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 ACCESS_LOGGER = "gateway.access"
 
 
+# The formatted second of the last line (lines come many a second, the access log's one a
+# request): (whole seconds since the epoch, "YYYY-MM-DDTHH:MM:SS").
+_second: tuple[int, str] = (-1, "")
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``2026-01-31T12:00:00.123Z``: the record's time in UTC, to the millisecond."""
+    global _second
+    whole = int(record.created)
+    second, text = _second
+    if whole != second:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (whole, text)
+    return f"{text}.{int(record.msecs):03d}Z"
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -291,3 +292,19 @@ def test_two_workers_count_each_request_once(sqlite_url: str, tmp_path: Path) ->
     healthz = [x for x in lines if x.get("route") == "/healthz"]
     assert len(healthz) == sent + 10
     assert len({x["request_id"] for x in healthz}) == len(healthz)
+
+
+@pytest.mark.parametrize(
+    "moments",
+    [[0.5], [1700000000.9994, 1700000001.0, 1700000001.0005], [1799999999.25, 1700000000.75]],
+)
+def test_each_line_has_its_own_time_in_utc_to_the_millisecond(moments: list[float]) -> None:
+    """Lines within one second share its formatted part; the next second, or an earlier
+    one (a record made before another but logged after it), is formatted again."""
+    for created in moments:
+        record = logging.LogRecord("gateway", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000 // 1
+        stamp = datetime.fromtimestamp(int(created), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        expected = f"{stamp}.{int(record.msecs):03d}Z"
+        assert TextFormatter().format(record).startswith(expected + " INFO gateway m")
+        assert json.loads(JsonFormatter().format(record))["time"] == expected
