@@ -74,8 +74,10 @@ class Caller:
     # The process's login counters (built in create_app); None only outside a request.
     login_throttle: LoginThrottle | None = field(default=None, repr=False)
     _user: Account | None = field(default=None, repr=False)
-    # Set while a read that selects the caller's row is in flight (see ``read_along``).
+    # Set while a statement that selects the caller's row is in flight, and the task
+    # that sent it (see ``read_along``).
     _arriving: asyncio.Future[Account | None] | None = field(default=None, repr=False)
+    _bringer: asyncio.Task[Any] | None = field(default=None, repr=False)
 
     @property
     def known_user(self) -> Account | None:
@@ -108,41 +110,46 @@ class Caller:
 
     async def require_user(self) -> Account:
         """The signed-in user; Unauthenticated when the token is missing, forged,
-        expired, revoked by logout, or names a user that no longer exists."""
+        expired, revoked by logout, or names a user that no longer exists.
+
+        Fields that resolve side by side (GraphQL) share one reading of the row: while
+        another task's statement brings it (``read_along``), this one waits for it; if
+        that statement fails or finds no valid user, this one reads the row itself."""
         if self._user is not None:
             return self._user
-        rows = await self.db.fetch(CALLER_ROW, self.params())
-        return self.accept(rows[0] if rows else None)
+        arriving = self._arriving
+        if arriving is not None and self._bringer is not asyncio.current_task():
+            user = await asyncio.shield(arriving)
+            if user is not None:
+                return user
+        with self.read_along():
+            rows = await self.db.fetch(CALLER_ROW, self.params())
+            return self.accept(rows[0] if rows else None)
 
     @contextmanager
     def read_along(self) -> Iterator[None]:
-        """Around a read that selects the caller's row with what it reads (the services
-        of gateway.services.posts): meanwhile ``user_along`` takes the user from that
-        read instead of sending a statement of its own. The row still comes from this
-        request's own read; if that read fails or finds no valid user, the waiting side
-        reads the row itself (and reports what it finds)."""
+        """Around a statement that selects the caller's row (its own, or a service's
+        read of templates with it): meanwhile other tasks of the request that need the
+        user take it from that statement (``require_user``) instead of sending one of
+        their own. The row still comes from this request's own statement."""
         if self._user is not None or self._arriving is not None:
             yield
             return
         self._arriving = arriving = asyncio.get_running_loop().create_future()
+        self._bringer = asyncio.current_task()
         try:
             yield
         finally:
-            self._arriving = None
+            self._arriving = self._bringer = None
             if not arriving.done():
                 arriving.set_result(None)
 
     async def user_along(self) -> Account:
         """``require_user`` for a field that resolves beside others (GraphQL's ``me``):
-        first lets the siblings start; if one of them is reading the caller's row
-        anyway (``read_along``), the user comes from that read."""
+        first lets the siblings start, so that one reading the caller's row anyway
+        brings it for this field too."""
         if self._user is None and self._arriving is None:
             await asyncio.sleep(0)  # the sibling fields' tasks take their first step
-        arriving = self._arriving
-        if self._user is None and arriving is not None:
-            user = await asyncio.shield(arriving)
-            if user is not None:
-                return user
         return await self.require_user()
 
     async def require_admin(self) -> Account:

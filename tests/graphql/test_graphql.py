@@ -107,6 +107,29 @@ async def test_me_beside_a_list_takes_the_caller_from_the_lists_statement(
     assert all(u.get("admin", False) is False for u in users)
 
 
+@pytest.mark.parametrize(
+    "fields", ["me { username }", "a: users(limit: 1) { id }", 'user(publicId: "{id}") { id }']
+)
+async def test_fields_beside_an_admin_field_share_its_reading_of_the_caller(
+    act: Actions, app: Starlette, fields: str
+) -> None:
+    """An @admin field, ``me`` and the other fields that need the signed-in user read the
+    caller's row once between them, not once each."""
+    admin = await act.user_headers("boss", admin=True)
+    public_id = (await act.create_user("other")).public_id
+    alone = "{ users(limit: 5) { username } }"
+    both = alone[:-1] + fields.replace("{id}", public_id) + " }"
+    counts = []
+    for query in (alone, both, alone, both):
+        with sql_statements(app) as statements:
+            body = await gql(act.client, query, admin)
+        assert "errors" not in body, body
+        counts.append(len(statements))
+    # what the field reads beyond the caller: a page of users and their count; one user
+    extra = {"me": 0, "a:": 2, "user": 1}[fields.split(" ")[0].split("(")[0]]
+    assert counts[1] == counts[0] + extra == counts[3] == counts[2] + extra, counts
+
+
 async def test_me_alone_reads_the_caller_itself(act: Actions, app: Starlette) -> None:
     viewer = await act.user_headers("viewer")
     with sql_statements(app) as statements:
