@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> Starlette:
     instrument_pool(engine)
     if count_login not in users.login_observers:  # once per process, however many apps
         users.login_observers.append(count_login)
-    # Login counters: in this process, or in Redis when REDIS_URL is set (see throttle.py).
+    # Login counters: in this process, or in Redis when REDIS_URL is set (see auth/throttle.py).
     # One Redis client (REDIS_URL) for the login counts and the persisted queries.
     redis = redis_client(settings)
     login_throttle = LoginThrottle.from_settings(settings, redis)

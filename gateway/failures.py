@@ -49,10 +49,9 @@ def failed(exc: BaseException, *, where: str) -> GatewayError:
     """``classify(exc)``, logged here and only here: every door calls this once for an
     exception it answers, so an outage is one warning and a bug one traceback."""
     shown = classify(exc)
-    if shown is exc:
-        pass
-    elif isinstance(shown, Unavailable):
-        log.warning("service unavailable on %s: %r", where, exc)
-    else:
-        log.error("unhandled error on %s", where, exc_info=exc)
+    if shown is not exc:  # a GatewayError is the caller's doing: nothing to log
+        if isinstance(shown, Unavailable):
+            log.warning("service unavailable on %s: %r", where, exc)
+        else:
+            log.error("unhandled error on %s", where, exc_info=exc)
     return shown

@@ -128,7 +128,7 @@ def inspect_schema(conn: Connection) -> Schema:
     tables = frozenset(inspector.get_table_names())
     revision = _current(conn) if "alembic_version" in tables else None
     made_by = None
-    if ORIGINAL_TABLES <= tables:
+    if revision is None and ORIGINAL_TABLES <= tables:  # only asked of unrecorded tables
         columns = {c["name"] for c in inspector.get_columns("meme_template")}
         if "username" in columns and "user_id" not in columns:
             made_by = ORIGINAL_REVISION  # the original app's db.create_all()

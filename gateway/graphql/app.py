@@ -39,7 +39,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
             allow_queries_via_get=True,
             subscription_protocols=(),
         )
-        self.settings = settings
         self.graphiql_page = GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,7 +66,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return HTMLResponse(self.graphiql_page)
 
     async def get_context(self, request: Request | Any, response: Response | Any) -> Context:
-        context = Context.for_request(request, self.settings, response)
+        context = Context.for_request(request, response)
         request.state.graphql_context = context  # for __call__ to settle it
         return context
 

@@ -14,7 +14,6 @@ from strawberry.types import Info as StrawberryInfo
 from gateway.auth.caller import Caller
 from gateway.db.database import Db
 from gateway.graphql.loaders import Loaders, create_loaders, finish_under
-from gateway.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -24,12 +23,12 @@ T = TypeVar("T")
 class Context:
     """Built once per request by ``get_context`` from what RequestContextMiddleware put on
     the request. GraphQL resolves sibling fields concurrently, but one AsyncSession
-    allows one statement at a time: every database call goes through ``lock``."""
+    allows one statement at a time: every use of the session goes through ``lock``
+    (reads through the reader need none: ``read``)."""
 
     request: Request
     db: Db
     caller: Caller
-    settings: Settings
     lock: asyncio.Lock
     response: Response | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
@@ -43,7 +42,7 @@ class Context:
 
     @classmethod
     def for_request(
-        cls, request: Request, settings: Settings, response: Response | None = None
+        cls, request: Request, response: Response | None = None
     ) -> Context:
         db: Db = request.state.db
         lock = asyncio.Lock()
@@ -51,7 +50,6 @@ class Context:
             request=request,
             db=db,
             caller=request.state.caller,
-            settings=settings,
             lock=lock,
             response=response,
         )
@@ -64,7 +62,9 @@ class Context:
     ) -> T:
         """``service(session, caller, …)``: the same call the REST door makes, under
         the lock and let finish if the field is cancelled (see ``finish_under``)."""
-        return await self.locked(lambda: service(self.db, self.caller, *args, **kwargs))
+        return await finish_under(
+            self.lock, lambda: service(self.db, self.caller, *args, **kwargs)
+        )
 
     async def read(
         self,
@@ -79,10 +79,6 @@ class Context:
         selects the caller's row too, which ``me`` then takes (``Caller.read_along``)."""
         with self.caller.read_along():
             return await service(self.db, self.caller, *args, **kwargs)
-
-    async def locked(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Any other database work of a resolver, under the same rules."""
-        return await finish_under(self.lock, work)
 
     async def settle(self) -> None:
         """Wait out database work a cancelled field left running (a DataLoader batch

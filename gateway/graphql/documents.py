@@ -47,23 +47,15 @@ class Documents:
 
 
 class DocumentCache(SchemaExtension):
-    """Sets the token limit and adds the validation rules (what Strawberry's
-    MaxTokensLimiter and AddValidationRules do, in one extension: each costs every
-    request). On a known text, hands Strawberry the parsed document and its validation
-    errors, so it neither parses nor validates; otherwise lets it do both (inside its
-    own error handling) and keeps the outcome."""
+    """On a known text, hands Strawberry the parsed document and its validation errors,
+    so it neither parses nor validates; otherwise sets the token limit and adds the
+    validation rules (what Strawberry's MaxTokensLimiter and AddValidationRules do, in
+    one extension: each costs every request), lets it do both (inside its own error
+    handling) and keeps the outcome."""
 
     def __init__(self, documents: Documents) -> None:
         self.documents = documents
         self.entry: Entry | None = None
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        if self.documents.max_tokens is not None:
-            context.parse_options["max_tokens"] = self.documents.max_tokens
-        if self.documents.rules:
-            context.validation_rules = (*context.validation_rules, *self.documents.rules)
-        yield
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -71,6 +63,8 @@ class DocumentCache(SchemaExtension):
             self.entry = self.documents.get(context.query)
         if self.entry is not None:
             context.graphql_document = self.entry[0]
+        elif self.documents.max_tokens is not None:  # Strawberry parses after this hook
+            context.parse_options["max_tokens"] = self.documents.max_tokens
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -79,6 +73,8 @@ class DocumentCache(SchemaExtension):
             context.pre_execution_errors = list(self.entry[1])
             yield
             return
+        if self.documents.rules:  # Strawberry validates after this hook
+            context.validation_rules = (*context.validation_rules, *self.documents.rules)
         yield
         if context.query is not None and context.graphql_document is not None:
             errors = list(context.pre_execution_errors or [])

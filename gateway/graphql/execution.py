@@ -35,6 +35,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    get_nullable_type,
     is_leaf_type,
     is_object_type,
 )
@@ -108,7 +109,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         item_type = return_type.of_type
         non_null = isinstance(item_type, GraphQLNonNull)
-        named = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        named = get_nullable_type(item_type)
         if position_context is None and isinstance(result, list | tuple) and is_object_type(named):
             plan = self._object_plan(named, field_details_list)
             if plan is not None:
@@ -189,9 +190,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             nodes.extend(d.node for d in details)
             shape.append((response_key, *(id(d.node) for d in details)))
             field = self.schema.get_field(parent_type, details[0].node.name.value)
-            named = field.type.of_type if field and isinstance(field.type, GraphQLNonNull) else (
-                field.type if field else None
-            )
+            named = get_nullable_type(field.type) if field else None
             if isinstance(named, GraphQLObjectType):
                 sub, _, _ = self.collect_subfields(named, details)
                 shape.append(self._shape(named, sub, nodes))
@@ -218,7 +217,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
             field_type = field.type
             non_null = isinstance(field_type, GraphQLNonNull)
-            named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+            named = get_nullable_type(field_type)
             if is_leaf_type(named):
                 as_is = AS_IS.get(named) if isinstance(named, GraphQLScalarType) else None
                 coerce = remembering(named) if named.name in REMEMBERED else (

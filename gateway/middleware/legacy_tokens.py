@@ -21,19 +21,14 @@ class LegacyTokenHeadersMiddleware(HTTPMiddleware):
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         super().__init__(app)
         until = settings.legacy_tokens_until
-        self.headers: list[tuple[bytes, bytes]] = []
-        if until is not None:
-            since = min(datetime.now(UTC), until)
-            self.headers = [
-                (b"deprecation", b"@%d" % int(since.timestamp())),
-                (b"sunset", format_datetime(until, usegmt=True).encode("latin-1")),
-            ]
+        assert until is not None, "installed only while LEGACY_TOKENS_UNTIL is set"
+        since = min(datetime.now(UTC), until)
+        self.headers = [
+            (b"deprecation", b"@%d" % int(since.timestamp())),
+            (b"sunset", format_datetime(until, usegmt=True).encode("latin-1")),
+        ]
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.headers:
-            await self.app(scope, receive, send)
-            return
-
         async def marking_send(message: Message) -> None:
             caller: Caller | None = scope.get("state", {}).get("caller")
             if message["type"] == "http.response.start" and caller and caller.legacy_token:

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from starlette.convertors import IntegerConvertor
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -15,7 +13,6 @@ from gateway.rest import endpoints
 from gateway.rest.operations import (
     BODIES,
     FAILURES,
-    FORM_TYPES,
     JSON,
     OPERATIONS,
     PATH_PARAMETERS,
@@ -26,7 +23,7 @@ from gateway.rest.operations import (
     Schema,
     ref,
 )
-from gateway.services.fields import MAX_ID
+from gateway.rest.payloads import FORM_TYPES
 from gateway.settings import Settings
 
 SWAGGER_PAGE = Path(__file__).parent.parent / "static" / "swagger" / "index.html"
@@ -82,7 +79,7 @@ def _operation(operation: Operation, route: Route, name: str, settings: Settings
     }
     if operation.description:
         doc["description"] = operation.description
-    parameters = [_path_parameter(n, c) for n, c in route.param_convertors.items()]
+    parameters = [_path_parameter(name) for name in route.param_convertors]
     parameters += [
         {"name": n, "in": "query", "schema": QUERY[n], "description": QUERY_HELP[n]}
         for n in operation.query
@@ -150,13 +147,8 @@ def _responses(operation: Operation, apps: bool) -> dict[str, Schema]:
     return responses
 
 
-def _path_parameter(name: str, convertor: Any) -> Schema:
-    schema = (
-        {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-        if isinstance(convertor, IntegerConvertor)
-        else PATH_PARAMETERS[name]
-    )
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+def _path_parameter(name: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
 
 
 def docs_routes(settings: Settings) -> list[BaseRoute]:

@@ -20,10 +20,10 @@ from gateway.errors import (
     TOKEN_MISSING,
 )
 from gateway.services.fields import MAX_LIMIT, MAX_OFFSET, TEXT_MAX
+from gateway.services.filters import SEARCH_MAX
 from gateway.services.users import PASSWORD_MAX, USERNAME_MAX
 
 JSON = "application/json"
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Schema = dict[str, Any]
 
@@ -111,8 +111,8 @@ QUERY: dict[str, Schema] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
     "approved": {"type": "boolean"},
-    "username": {"type": "string", "maxLength": 50},
-    "search": {"type": "string", "maxLength": 200},
+    "username": {"type": "string", "maxLength": USERNAME_MAX},
+    "search": {"type": "string", "maxLength": SEARCH_MAX},
     "since": {"type": "string", "format": "date-time"},
     "until": {"type": "string", "format": "date-time"},
     "order": {"type": "string", "enum": ["id", "newest", "oldest"], "default": "id"},

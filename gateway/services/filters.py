@@ -26,6 +26,7 @@ from gateway.bodies import json_value
 from gateway.db.models import MemeTemplate, User
 from gateway.errors import BadInput
 from gateway.services.fields import clean_text, valid_id
+from gateway.services.users import USERNAME_MAX
 
 SEARCH_MAX = 200
 # A template's owner, as every template read joins it.
@@ -114,7 +115,7 @@ class TemplateFilter:
         """The values of ``clauses()``; BadInput for text no database could take."""
         values: dict[str, Any] = {}
         if self.username is not None:
-            values["username"] = clean_text("username", self.username, max_length=50)
+            values["username"] = clean_text("username", self.username, max_length=USERNAME_MAX)
         if self.search:
             term = (clean_text("search", self.search, max_length=SEARCH_MAX) or "").lower()
             escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")

@@ -84,7 +84,7 @@ async def login(
     db: Db, caller: Caller, *, username: str | None, password: str | None
 ) -> tuple[str, User]:
     """A fresh access token for valid credentials (see ``authenticate``), under the login
-    throttle (gateway/throttle.py): TooManyRequests, before any password work and
+    throttle (gateway/auth/throttle.py): TooManyRequests, before any password work and
     whatever the password, once this username from this address has too many recent
     failures, or the address or the username has and this pair never signed in before
     (a right guess during a lock must not be told apart). A success clears the pair's
