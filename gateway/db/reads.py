@@ -9,7 +9,8 @@ processing of rows), which costs more CPU than the rest of a typical request:
   read-only connection; a whole read is one hop to a thread and back, so the event loop
   never waits on the file (WAL: readers never wait for writers either);
 - PostgreSQL: asyncpg's own pool and prepared-statement cache, without a ping or a reset
-  per request (asyncpg notices a connection the server dropped and connects again);
+  per request (a read that meets a connection the server dropped has the pool replace
+  its connections and reads once more);
 - anything else (MySQL/MariaDB, an in-memory SQLite): the SQLAlchemy engine's own pool
   (``exec_driver_sql``), which is the same driver work with less gained.
 
@@ -22,6 +23,7 @@ and timestamps). A database that cannot be reached raises ``DatabaseUnreachable`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
@@ -188,26 +190,55 @@ class AsyncpgReader(_Compiling):
         self.sending(prepared)
         try:
             pool = self._pool or await self._open()
-            # An idle connection is handed over at once; only a wait for one needs the
-            # timeout (which costs asyncpg a task of its own).
-            timeout = None if pool.get_idle_size() else self.acquire_timeout
-            async with pool.acquire(timeout=timeout) as conn:
-                rows: list[Row] = await conn.fetch(prepared.sql, *args)
-                return rows
-        except (
-            OSError,  # refused, unreachable
-            TimeoutError,  # connect, statement or pool timeout
-            asyncpg.PostgresConnectionError,
-            asyncpg.ConnectionDoesNotExistError,  # dropped while in use
-            asyncpg.AdminShutdownError,  # the server is shutting down
-            asyncpg.CannotConnectNowError,  # ... or starting up
-        ) as exc:
+            try:
+                return await self._fetch_on(pool, prepared.sql, args)
+            except _DROPPED:
+                # The server dropped the connection (a restart, a failover, a terminated
+                # backend), and with it, most likely, every other connection in the pool:
+                # have the pool replace them all, and read once more on a new one. A
+                # SELECT is safe to repeat; a server that is really gone fails the
+                # connect, and that is the 503.
+                await pool.expire_connections()
+                return await self._fetch_on(pool, prepared.sql, args)
+        except _UNREACHABLE as exc:
             raise DatabaseUnreachable(f"{exc.__class__.__name__}: {exc}") from exc
+
+    async def _fetch_on(self, pool: Any, sql: str, args: tuple[Any, ...]) -> list[Row]:
+        # An idle connection is handed over at once; only a wait for one needs the
+        # timeout (which costs asyncpg a task of its own).
+        timeout = None if pool.get_idle_size() else self.acquire_timeout
+        async with pool.acquire(timeout=timeout) as conn:
+            try:
+                rows: list[Row] = await conn.fetch(sql, *args)
+            except _DROPPED:
+                # Never back into the pool; one that asyncpg saw close is already out.
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    conn.terminate()
+                raise
+            return rows
 
     async def aclose(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+# The connection in hand was dropped by the server. asyncpg reports it as such, or, when
+# the server's farewell (an error message) arrived before the connection's end, as a
+# protocol state it cannot leave: "cannot switch to state N; another operation (2) is in
+# progress" (MagicStack/asyncpg#1069, sqlalchemy/sqlalchemy#13241).
+_DROPPED = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,  # the server is shutting down, or the backend was terminated
+    asyncpg.InternalClientError,
+)
+_UNREACHABLE = (
+    OSError,  # refused, unreachable
+    TimeoutError,  # connect, statement or pool timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,  # the server is starting up
+    *_DROPPED,  # ... and again on the second try
+)
 
 
 async def _keep_as_is(_connection: Any) -> None:
