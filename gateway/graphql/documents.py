@@ -5,11 +5,26 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
-Entry = tuple[DocumentNode, list[GraphQLError]]
+
+@dataclass(slots=True)
+class Entry:
+    """A parsed document, its validation errors, and its operations by the name a
+    request picks them with (``None``: the one operation of a document with one)."""
+
+    document: DocumentNode
+    errors: list[GraphQLError]
+    operations: dict[str | None, OperationDefinitionNode] = field(init=False)
+
+    def __post_init__(self) -> None:
+        found = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
+        self.operations = {d.name.value: d for d in found if d.name is not None}
+        if len(found) == 1:
+            self.operations[None] = found[0]
 
 
 class Documents:
@@ -62,7 +77,7 @@ class DocumentCache(SchemaExtension):
         if context.query is not None:
             self.entry = self.documents.get(context.query)
         if self.entry is not None:
-            context.graphql_document = self.entry[0]
+            context.graphql_document = self.entry.document
         elif self.documents.max_tokens is not None:  # Strawberry parses after this hook
             context.parse_options["max_tokens"] = self.documents.max_tokens
         yield
@@ -70,7 +85,7 @@ class DocumentCache(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if self.entry is not None:
-            context.pre_execution_errors = list(self.entry[1])
+            context.pre_execution_errors = list(self.entry.errors)
             yield
             return
         if self.documents.rules:  # Strawberry validates after this hook
@@ -78,4 +93,4 @@ class DocumentCache(SchemaExtension):
         yield
         if context.query is not None and context.graphql_document is not None:
             errors = list(context.pre_execution_errors or [])
-            self.documents.put(context.query, (context.graphql_document, errors))
+            self.documents.put(context.query, Entry(context.graphql_document, errors))

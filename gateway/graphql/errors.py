@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
 
 from gateway.errors import GatewayError, Unavailable
@@ -42,32 +43,46 @@ class GatewayErrors(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        # The operation's name for the request's access-log line and metrics
-        # (gateway.observability.access reads scope["state"]["graphql_operation"]).
-        request = getattr(self.execution_context.context, "request", None)
-        if request is not None:
-            name = self.execution_context.operation_name
-            request.scope.setdefault("state", {})["graphql_operation"] = name or ""
-        result = self.execution_context.result
+        context = self.execution_context
+        name_operation(getattr(context.context, "request", None), context.operation_name)
+        result = context.result
         errors: list[GraphQLError] | None = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [self.translate(error) for error in errors]
+            result.errors = [
+                translate(
+                    error,
+                    parsed=context.graphql_document is not None,
+                    executing=self.executing,
+                    response=getattr(context.context, "response", None),
+                )
+                for error in errors
+            ]
 
-    def translate(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if error.path is None and (original is None or isinstance(original, GraphQLError)):
-            if self.execution_context.graphql_document is None:
-                return _with(error, error.message, PARSE_FAILED)
-            code = BAD_USER_INPUT if self.executing else VALIDATION_FAILED
-            return _with(error, error.message, code)
-        shown = failed(original or error, where=f"GraphQL at {error.path}")
-        if isinstance(shown, Unavailable):
-            # Like every other API request during an outage: HTTP 503, so load
-            # balancers and clients retry elsewhere or later.
-            response = getattr(self.execution_context.context, "response", None)
-            if response is not None:
-                response.status_code = shown.status
-        return _with(error, shown.message, shown.code)
+
+def name_operation(request: Request | None, name: str | None) -> None:
+    """The operation's name for the request's access-log line and metrics
+    (gateway.observability.access reads scope["state"]["graphql_operation"])."""
+    if request is not None:
+        request.scope.setdefault("state", {})["graphql_operation"] = name or ""
+
+
+def translate(
+    error: GraphQLError, *, parsed: bool, executing: bool, response: Response | None
+) -> GraphQLError:
+    """The error as the caller sees it (the table of the module docstring): ``parsed``,
+    whether the document parsed; ``executing``, whether execution had begun (a variable
+    of the wrong type). An outage also sets ``response``'s status to 503."""
+    original = error.original_error
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
+        if not parsed:
+            return _with(error, error.message, PARSE_FAILED)
+        return _with(error, error.message, BAD_USER_INPUT if executing else VALIDATION_FAILED)
+    shown = failed(original or error, where=f"GraphQL at {error.path}")
+    if isinstance(shown, Unavailable) and response is not None:
+        # Like every other API request during an outage: HTTP 503, so load balancers
+        # and clients retry elsewhere or later.
+        response.status_code = shown.status
+    return _with(error, shown.message, shown.code)
 
 
 def _with(error: GraphQLError, message: str, code: str) -> GraphQLError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -106,6 +108,12 @@ class Mutation:
 
 
 class GatewaySchema(strawberry.Schema):
+    """The schema, with the documents it keeps parsed and validated (``documents``)."""
+
+    def __init__(self, *, documents: Documents, **kwargs: Any) -> None:
+        super().__init__(extensions=[GatewayErrors, documents.extension()], **kwargs)
+        self.documents = documents
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -132,11 +140,11 @@ def documents(settings: Settings | None) -> Documents:
     return Documents(DOCUMENT_CACHE_SIZE, max_tokens=settings.graphql_max_tokens, rules=rules)
 
 
-def create_schema(settings: Settings | None = None) -> strawberry.Schema:
+def create_schema(settings: Settings | None = None) -> GatewaySchema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
-        extensions=[GatewayErrors, documents(settings).extension()],
+        documents=documents(settings),
         execution_context_class=PlainFieldsExecutor,
     )
 

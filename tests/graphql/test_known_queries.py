@@ -1,0 +1,99 @@
+"""A query text the door has parsed and validated before runs a shorter way than the first
+time (``GatewayGraphQL.run_known``), past Strawberry's view and ``Schema.execute``. It
+must answer exactly as the first time did, whatever the answer: data, errors of every
+kind with their codes and paths, an operation picked by name, variables good and bad.
+What that way does not handle takes Strawberry's way again, and answers as before."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import strawberry
+
+from tests.support.actions import Actions
+
+DOUBLE = "query A { me { username } } query B { feed { title approved author { username } } }"
+BY_ID = "query One($id: Int!) { template(id: $id) { title } }"
+
+SHORT, STRAWBERRY, REFUSED = 1, 2, 0  # how many of the two sends Strawberry executes
+CASES: dict[str, tuple[dict[str, Any], int]] = {
+    "data": ({"query": "{ me { username admin } feed { id title url posted } }"}, SHORT),
+    "typename": ({"query": "{ __typename }"}, SHORT),
+    "named operation of two": ({"query": DOUBLE, "operationName": "B"}, SHORT),
+    "variables": ({"query": BY_ID, "variables": {"id": 1}}, SHORT),
+    "field error with a path": ({"query": BY_ID, "variables": {"id": 999}}, SHORT),
+    "admin-only field": ({"query": "{ users { username } }"}, SHORT),
+    "variable of the wrong type": ({"query": BY_ID, "variables": {"id": "one"}}, SHORT),
+    "variable missing": ({"query": BY_ID}, SHORT),
+    "directives": (
+        {
+            "query": "query S($s: Boolean!) { me { username admin @skip(if: $s) } }",
+            "variables": {"s": True},
+        },
+        SHORT,
+    ),
+    "extensions": ({"query": "{ me { username } }", "extensions": {"tracing": True}}, SHORT),
+    "unknown operation name": ({"query": DOUBLE, "operationName": "C"}, STRAWBERRY),
+    "no name, two operations": ({"query": DOUBLE}, STRAWBERRY),
+    "failed validation": ({"query": "{ me { nope } }"}, STRAWBERRY),
+    "mutation": ({"query": 'mutation { createTemplate(title: "", url: "") { id } }'}, STRAWBERRY),
+    "variables not an object": ({"query": BY_ID, "variables": [1]}, REFUSED),
+}
+
+
+@pytest.fixture
+def strawberry_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str | None]]:
+    """The query of every operation that went through Strawberry's ``Schema.execute``."""
+    runs: list[str | None] = []
+    execute = strawberry.Schema.execute
+
+    async def counted(self: strawberry.Schema, query: str | None, *args: Any, **kw: Any) -> Any:
+        runs.append(query)
+        return await execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(strawberry.Schema, "execute", counted)
+    yield runs
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_a_known_text_answers_as_it_did_the_first_time(
+    act: Actions,
+    case: str,
+    strawberry_runs: list[str | None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    headers = await act.user_headers("alice")
+    await act.create_template(headers, "mine")
+    body, runs = CASES[case]
+    caplog.set_level(logging.INFO, logger="gateway")
+
+    first = await act.client.post("/graphql", json=body, headers=headers)
+    second = await act.client.post("/graphql", json=body, headers=headers)
+
+    assert first.status_code in (200, 400)  # an answer, not a failure
+    assert (second.status_code, second.json()) == (first.status_code, first.json())
+    assert second.headers["content-type"] == first.headers["content-type"]
+    logged = [r.access["graphql_operation"] for r in caplog.records if hasattr(r, "access")]
+    assert logged[-1] == logged[-2]
+    assert len(strawberry_runs) == runs
+
+
+async def test_the_short_way_answers_for_each_caller(act: Actions) -> None:
+    # Nothing of one request stays with the document: the same text, two callers.
+    alice = await act.user_headers("alice")
+    bob = await act.user_headers("bob", admin=True)
+    await act.create_template(alice, "alice's own")
+    body = {"query": "{ me { username admin } feed { title } }"}
+    for _ in range(2):
+        seen = {
+            name: (await act.client.post("/graphql", json=body, headers=headers)).json()
+            for name, headers in (("alice", alice), ("bob", bob))
+        }
+        assert seen["alice"]["data"] == {
+            "me": {"username": "alice", "admin": False},
+            "feed": [{"title": "alice's own"}],
+        }
+        assert seen["bob"]["data"] == {"me": {"username": "bob", "admin": True}, "feed": []}
