@@ -127,18 +127,55 @@ async def list_page(
     the total, so only a full page (or one past the end) counts the rows separately."""
     limit, offset = paging(limit, offset)
     params = caller.params() | filters.params()
+    posts = await _page_posts(db, caller, listing, filters, params, limit, offset)
+    if posts is not None and len(posts) <= limit:
+        return Page(posts, offset + len(posts), limit, offset)
+    total = await _count(db, caller, listing, filters, params)
+    return Page(posts[:limit] if posts else [], total, limit, offset)
+
+
+async def list_items(
+    db: Db,
+    caller: Caller,
+    listing: Listing = Listing.ALL,
+    *,
+    filters: TemplateFilter = NO_FILTER,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> list[Post]:
+    """The templates of ``list_page``'s page alone, for a list that shows no total (the
+    GraphQL lists): one statement, full page or not (a page past the end still has
+    the caller's row read, by the count)."""
+    limit, offset = paging(limit, offset)
+    params = caller.params() | filters.params()
+    posts = await _page_posts(db, caller, listing, filters, params, limit, offset)
+    if posts is None:
+        await _count(db, caller, listing, filters, params)
+        return []
+    return posts[:limit]
+
+
+async def _page_posts(
+    db: Db,
+    caller: Caller,
+    listing: Listing,
+    filters: TemplateFilter,
+    params: dict[str, Any],
+    limit: int,
+    offset: int,
+) -> list[Post] | None:
+    """Up to ``limit + 1`` posts from ``offset`` (one more tells a full page), the
+    caller taken from the same rows; None for a page past the end, whose statement
+    returns no row at all, not even the caller's."""
     rows = await db.fetch(
         rows_statement(listing, filters, keyset=False),
         params | {"limit": limit + 1, "offset": offset},
     )
     posts = posts_of(rows, WIDTH)
-    if len(posts) > limit:
-        return Page(posts[:limit], await _count(db, caller, listing, filters, params),
-                    limit, offset)
-    if posts or not offset:
-        caller.accept(rows[0] if rows else None)
-        return Page(posts, offset + len(posts), limit, offset)
-    return Page([], await _count(db, caller, listing, filters, params), limit, offset)
+    if not posts and offset:
+        return None
+    caller.accept(rows[0] if rows else None)
+    return posts
 
 
 async def list_slice(

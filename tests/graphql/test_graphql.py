@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -105,6 +106,41 @@ async def test_me_beside_a_list_takes_the_caller_from_the_lists_statement(
     users = [v for k, v in body["data"].items() if k in ("me", "a", "b")]
     assert all(u.get("username", "viewer") == "viewer" for u in users)
     assert all(u.get("admin", False) is False for u in users)
+
+
+@pytest.mark.parametrize(
+    ("field", "statements"),
+    [
+        ("feed(limit: 10)", 1),  # a full page: no count, the list shows no total
+        ("templates(limit: 10, offset: 10)", 1),
+        ("feed(limit: 50)", 1),  # the last, partial page
+        ("templates(limit: 10, offset: 1000)", 2),  # past the end: the caller read apart
+    ],
+)
+async def test_a_list_page_is_one_statement_full_or_not(
+    act: Actions, app: Starlette, field: str, statements: int
+) -> None:
+    viewer = await act.user_headers("viewer")
+    author = (await act.create_user("author")).id
+    assert author is not None
+    await seed_templates(act, [author], 0, 30)
+    query = "{ me { username } " + field + " { title } }"
+    await gql(act.client, query, viewer)  # warm
+    with sql_statements(app) as sent:
+        body = await gql(act.client, query, viewer)
+    assert "errors" not in body, body
+    assert body["data"]["me"] == {"username": "viewer"}
+    items = next(v for k, v in body["data"].items() if k != "me")
+    limit, offset = (int(x) for x in ([*re.findall(r"\d+", field), "0"])[:2])
+    assert len(items) == max(0, min(limit, 30 - offset))
+    assert len(sent) == statements, sent
+
+
+async def test_a_page_past_the_end_still_refuses_a_revoked_token(act: Actions) -> None:
+    viewer = await act.user_headers("viewer")
+    assert (await act.client.post("/logout", headers=viewer)).status_code == 200
+    body = await act.graphql("{ templates(limit: 10, offset: 1000) { id } }", viewer)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 @pytest.mark.parametrize(
@@ -442,7 +478,7 @@ async def test_unexpected_errors_are_masked_and_logged(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret detail from a bug")
 
-    monkeypatch.setattr(posts, "list_page", broken)
+    monkeypatch.setattr(posts, "list_items", broken)
     with caplog.at_level(logging.ERROR, logger="gateway.graphql"):
         body = await gql(act.client, "{ me { username } feed { id } }", viewer)
     assert body["data"] is None
