@@ -179,11 +179,11 @@ def _plain_json_post(scope: Scope) -> bool:
         if key == b"content-type":
             content_type = value
         elif key == b"accept":
-            accept = value
+            accept = value.lower()
     return (
         content_type.partition(b";")[0].strip().lower() == b"application/json"
-        and b"multipart/mixed" not in accept.lower()
-        and b"text/event-stream" not in accept.lower()
+        and b"multipart/mixed" not in accept
+        and b"text/event-stream" not in accept
     )
 
 
