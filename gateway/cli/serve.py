@@ -43,8 +43,6 @@ def serve(args: argparse.Namespace) -> None:
                 **options,
             )
             return
-        from gateway.app import create_app
-        from gateway.observability.logs import lean_records
+        from gateway.cli.asgi import worker_app
 
-        lean_records()
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(worker_app(settings), **options)

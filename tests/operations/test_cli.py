@@ -278,3 +278,24 @@ def test_schema_prints_the_graphql_sdl(gateway: Gateway) -> None:
     sdl = ok(gateway("schema"))
     assert "directive @admin on FIELD_DEFINITION" in sdl
     assert "type Query" in sdl
+
+
+def test_a_served_worker_keeps_its_startup_heap_out_of_the_collectors_passes(
+    tmp_path: Path,
+) -> None:
+    """What a worker builds before serving lives as long as it does: frozen, so that no
+    full collection walks it again under load (a pause for every request in flight)."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    script = (
+        "import gc\n"
+        "from gateway.cli.asgi import worker_app\n"
+        "from gateway.settings import Settings\n"
+        f"worker_app(Settings(database_url={database_url!r}, secret_key={TEST_SECRET!r}))\n"
+        "print(gc.get_freeze_count(), len(gc.get_objects()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    frozen, watched = map(int, done.stdout.split())
+    assert frozen > 50_000
+    assert watched < frozen / 10
