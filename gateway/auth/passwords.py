@@ -1,10 +1,17 @@
 """Password hashing: argon2id for new hashes, the original's Werkzeug formats still verify.
 
-Every hash and verify runs on one of a few dedicated threads, one per core, so neither
-the event loop nor memory (19 MiB per argon2 call) is swamped by a login storm: glibc
-keeps a freed 19 MiB block in the arena of the thread that used it, so the number of
-threads that ever hash bounds the memory a worker keeps (a thread per login, as a
-shared worker-thread pool would give, kept ~250 MB per worker in the benchmark).
+Every hash and verify runs on one of a few dedicated threads, so neither the event loop
+nor memory (19 MiB per argon2 call) is swamped by a login storm: glibc keeps a freed
+19 MiB block in the arena of the thread that used it, so the number of threads that ever
+hash bounds the memory a worker keeps (a thread per login, as a shared worker-thread
+pool would give, kept ~250 MB per worker in the benchmark).
+
+Hashing is all CPU, so all the workers' hashing threads together are best as many as
+the cores (``PASSWORD_HASHING_THREADS``; ``gateway serve`` shares the cores among its
+workers): more of them hash no faster, and every event loop then waits its turn for a
+core behind them. With one thread per core in each of 2 workers on 2 cores, /healthz
+answered in 6 ms at the 99th percentile during a login storm; with the cores shared,
+in 2–3 ms, and the logins went no slower.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cache, partial
 from typing import Any, ClassVar, TypeVar
 
 from passlib.context import CryptContext
@@ -38,9 +45,12 @@ def _yield_to_the_loop() -> None:
         pass
 
 
-_hashing = ThreadPoolExecutor(
-    max_workers=os.cpu_count() or 1, thread_name_prefix="argon2", initializer=_yield_to_the_loop
-)
+@cache
+def _hashing(threads: int) -> ThreadPoolExecutor:
+    """The hashing threads of this process (one pool per size; a worker has one size)."""
+    return ThreadPoolExecutor(
+        max_workers=threads, thread_name_prefix="argon2", initializer=_yield_to_the_loop
+    )
 
 
 class _WerkzeugHash(PasswordHash):
@@ -135,7 +145,11 @@ class werkzeug_scrypt(_WerkzeugHash):
 class Passwords:
     """The CryptContext for one set of argon2 parameters, used only off the event loop."""
 
-    def __init__(self, *, memory_kib: int, time_cost: int, parallelism: int) -> None:
+    def __init__(
+        self, *, memory_kib: int, time_cost: int, parallelism: int, threads: int = 0
+    ) -> None:
+        """``threads``: how many threads hash (0: one per core)."""
+        self._threads = _hashing(threads or os.cpu_count() or 1)
         self.context = CryptContext(
             schemes=["argon2", werkzeug_scrypt, werkzeug_pbkdf2, werkzeug_sha256],
             default="argon2",
@@ -148,7 +162,7 @@ class Passwords:
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
-        return await _off_loop(self.context.hash, password)
+        return await self._off_loop(self.context.hash, password)
 
     async def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
         """(matches, new hash to store or None). A stored hash that is empty,
@@ -156,20 +170,20 @@ class Passwords:
         if not stored:
             await self.verify_dummy(password)
             return False, None
-        return await _off_loop(self._verify_and_update, password, stored)
+        return await self._off_loop(self._verify_and_update, password, stored)
 
     async def verify_dummy(self, password: str) -> None:
         """Spend the time of a real verify, so an unknown username answers no faster."""
         if self._dummy is None:
             self._dummy = await self.hash(secrets.token_urlsafe(16))
-        await _off_loop(self.context.verify, password, self._dummy)
+        await self._off_loop(self.context.verify, password, self._dummy)
+
+    async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, partial(func, *args))
 
     def _verify_and_update(self, password: str, stored: str) -> tuple[bool, str | None]:
         try:
             return self.context.verify_and_update(password, stored)
         except (ValueError, TypeError):
             return False, None
-
-
-async def _off_loop(func: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_hashing, partial(func, *args))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import Any
@@ -17,6 +18,11 @@ def serve(args: argparse.Namespace) -> None:
     from gateway.observability.metrics import multiprocess_dir
 
     settings = Settings.from_env()  # a bad value stops here, in one line
+    if settings.password_hashing_threads == 0:
+        # Each worker reads it from the environment it inherits (several) or here (one).
+        threads = hashing_threads(args.workers)
+        os.environ["PASSWORD_HASHING_THREADS"] = str(threads)
+        settings = settings.with_changes(password_hashing_threads=threads)
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -46,3 +52,8 @@ def serve(args: argparse.Namespace) -> None:
         from gateway.cli.asgi import worker_app
 
         uvicorn.run(worker_app(settings), **options)
+
+
+def hashing_threads(workers: int, cores: int | None = None) -> int:
+    """The cores shared among the workers, for hashing: at least one thread each."""
+    return max(1, (cores or os.cpu_count() or 1) // workers)

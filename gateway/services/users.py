@@ -39,8 +39,10 @@ LOGIN_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Login required!"'}
 
 
 @cache
-def _passwords(memory_kib: int, time_cost: int, parallelism: int) -> Passwords:
-    return Passwords(memory_kib=memory_kib, time_cost=time_cost, parallelism=parallelism)
+def _passwords(memory_kib: int, time_cost: int, parallelism: int, threads: int) -> Passwords:
+    return Passwords(
+        memory_kib=memory_kib, time_cost=time_cost, parallelism=parallelism, threads=threads
+    )
 
 
 def passwords_for(settings: Settings) -> Passwords:
@@ -49,6 +51,7 @@ def passwords_for(settings: Settings) -> Passwords:
         settings.password_argon2_memory_kib,
         settings.password_argon2_time_cost,
         settings.password_argon2_parallelism,
+        settings.password_hashing_threads,
     )
 
 

@@ -135,6 +135,12 @@ class Settings:
     password_argon2_parallelism: int = setting(
         "PASSWORD_ARGON2_PARALLELISM", 1, "argon2id parallelism (lanes).", positive_int,
     )
+    password_hashing_threads: int = setting(
+        "PASSWORD_HASHING_THREADS", 0,
+        "Threads per worker that hash passwords; 0: the cores, shared among the workers "
+        "`gateway serve` starts.",
+        non_negative_int,
+    )
     graphql_max_depth: int = setting(
         "GRAPHQL_MAX_DEPTH", 10, "Deepest GraphQL selection allowed.", positive_int,
     )

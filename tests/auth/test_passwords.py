@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -88,3 +91,30 @@ async def test_login_on_taken_over_database_rehashes_to_argon2id(tmp_path: Path)
         await app.state.engine.dispose()
     assert set(stored) == set(PASSWORDS)
     assert all(h.startswith("$argon2id$") for h in stored.values()), stored
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+async def test_no_more_passwords_hash_at_once_than_the_hashing_threads(threads: int) -> None:
+    """A login storm hashes on ``threads`` threads and no more: argon2 is all CPU, so
+    more threads than the cores would only make every event loop wait for one."""
+    passwords = Passwords(memory_kib=1024, time_cost=1, parallelism=1, threads=threads)
+    at_once = most = 0
+    lock = threading.Lock()
+    hash_once = passwords.context.hash
+
+    def hash_slowly(secret: str) -> str:
+        nonlocal at_once, most
+        with lock:
+            at_once += 1
+            most = max(most, at_once)
+        time.sleep(0.02)
+        try:
+            return hash_once(secret)
+        finally:
+            with lock:
+                at_once -= 1
+
+    passwords.context.hash = hash_slowly  # type: ignore[method-assign]
+    hashes = await asyncio.gather(*(passwords.hash(f"password-{n}") for n in range(6)))
+    assert len(set(hashes)) == 6
+    assert most == threads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import os
 import shutil
@@ -299,3 +300,32 @@ def test_a_served_worker_keeps_its_startup_heap_out_of_the_collectors_passes(
     frozen, watched = map(int, done.stdout.split())
     assert frozen > 50_000
     assert watched < frozen / 10
+
+
+@pytest.mark.parametrize(
+    ("workers", "cores", "threads"), [(1, 2, 2), (2, 2, 1), (4, 2, 1), (3, 8, 2), (1, 8, 8)]
+)
+def test_served_workers_share_the_cores_for_hashing(
+    monkeypatch: pytest.MonkeyPatch, workers: int, cores: int, threads: int
+) -> None:
+    """``gateway serve --workers N`` hashes passwords on cores ÷ N threads per worker
+    (at least one), told to each worker through its environment, unless set."""
+    import uvicorn
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # not this test process's heap
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///:memory:")
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
+    monkeypatch.delenv("PASSWORD_HASHING_THREADS", raising=False)
+    assert main(["serve", "--workers", str(workers)]) in (None, 0)
+    assert os.environ["PASSWORD_HASHING_THREADS"] == str(threads)
+    if workers == 1:
+        assert served[0].state.settings.password_hashing_threads == threads
+    else:
+        assert served == ["gateway.cli.asgi:create"]
+
+    monkeypatch.setenv("PASSWORD_HASHING_THREADS", "5")  # the operator's own number stands
+    main(["serve", "--workers", str(workers)])
+    assert os.environ["PASSWORD_HASHING_THREADS"] == "5"
