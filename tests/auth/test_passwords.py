@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -118,3 +119,15 @@ async def test_no_more_passwords_hash_at_once_than_the_hashing_threads(threads: 
     hashes = await asyncio.gather(*(passwords.hash(f"password-{n}") for n in range(6)))
     assert len(set(hashes)) == 6
     assert most == threads
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+async def test_passwords_hash_only_on_cycles_nothing_else_wants() -> None:
+    """The hashing threads run under SCHED_IDLE: a login storm keeps the cores busy, yet
+    an event loop with a request to answer gets one at once."""
+    passwords = Passwords(memory_kib=1024, time_cost=1, parallelism=1, threads=1)
+    await passwords.hash("a password")
+    hashing = [t for t in threading.enumerate() if t.name.startswith("argon2")]
+    assert hashing
+    assert all(os.sched_getscheduler(t.native_id) == os.SCHED_IDLE for t in hashing)
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the event loop's thread is not
