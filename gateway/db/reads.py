@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
@@ -271,8 +272,9 @@ _UNREACHABLE = (
 )
 
 
+@cache
 def _has_json_functions() -> bool:
-    """Whether this process's SQLite has json_group_array and json_array."""
+    """Whether this process's SQLite has json_group_array and json_array (asked once)."""
     probe = sqlite3.connect(":memory:")
     try:
         probe.execute("SELECT json_group_array(json_array(1, 'a', NULL))").fetchall()
