@@ -3,7 +3,8 @@ sampled by pyinstrument (``make bench`` installs it). Prints where the event loo
 
 Usage: ``python bench/profile.py [PATH] [SECONDS]`` with DATABASE_URL pointing at a seeded
 database (bench/seed.py); PATH defaults to the REST feed ``/?limit=1000``. A PATH of
-``graphql`` posts the GraphQL feed screen instead.
+``graphql`` posts the GraphQL feed screen instead; ``login`` signs in with Basic auth, as
+the login storm does (the hashing itself runs on threads the profiler does not sample).
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ async def profile(path: str, seconds: int) -> str:
     if path == "graphql":
         path = "/graphql"
         env |= {"BENCH_METHOD": "POST", "BENCH_BODY": json.dumps({"query": GRAPHQL_SCREEN % 110})}
-    wrk = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), base + path]
+    connections = 16
+    if path == "login":  # the login storm: Basic sign-ins, 4 connections as per worker there
+        path, connections = "/login", 4
+        env = {**os.environ, "BENCH_BASIC": "Basic " + basic}
+    wrk = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(LUA), base + path]
     profiler = Profiler(interval=0.0005, async_mode="disabled")
     profiler.start()
     done = await asyncio.to_thread(subprocess.run, wrk, env=env, capture_output=True, text=True)

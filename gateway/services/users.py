@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.auth.caller import Caller
+from gateway.auth.caller import Account, Caller
 from gateway.auth.passwords import Passwords
 from gateway.auth.tokens import issue_access_token
 from gateway.db.database import Db
 from gateway.db.models import User
+from gateway.db.reads import Statement
 from gateway.errors import (
     COULD_NOT_VERIFY,
     LAST_ADMIN,
@@ -55,12 +57,29 @@ def passwords_for(settings: Settings) -> Passwords:
     )
 
 
+# The row a sign-in reads: the account the username names, its token version and hash.
+SIGN_IN_ROW: Statement = select(
+    col(User.id), col(User.public_id), col(User.username), col(User.admin),
+    col(User.token_version), col(User.password),
+).where(col(User.username) == bindparam("username"))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who a sign-in proved to be, and the token version their new token carries."""
+
+    account: Account
+    token_version: int
+
+
 async def authenticate(
-    session: AsyncSession, settings: Settings, *, username: str | None, password: str | None
-) -> User:
-    """The user whose password matches, re-hashed to current argon2 if it used an old
-    format. Unknown usernames cost a full verify too, and every failure is the same
-    Unauthenticated(COULD_NOT_VERIFY), so nothing reveals which usernames exist."""
+    db: Db, settings: Settings, *, username: str | None, password: str | None
+) -> SignedIn:
+    """The account whose password matches, its hash re-hashed to current argon2 if it
+    used an old format. Unknown usernames cost a full verify too, and every failure is
+    the same Unauthenticated(COULD_NOT_VERIFY), so nothing reveals which usernames exist.
+    The row comes through the reader (one statement, no ORM session) like every read
+    on the hot path; only a re-hash writes, through the session."""
     passwords = passwords_for(settings)
     failure = Unauthenticated(COULD_NOT_VERIFY, headers=LOGIN_CHALLENGE)
     if not username or not password or len(password) > PASSWORD_MAX:
@@ -70,22 +89,25 @@ async def authenticate(
     except BadInput:
         await passwords.verify_dummy(password)
         raise failure from None
-    user = await session.scalar(select(User).where(col(User.username) == username))
-    if user is None:
+    rows = await db.fetch(SIGN_IN_ROW, {"username": username})
+    if not rows:
         await passwords.verify_dummy(password)
         raise failure
-    ok, new_hash = await passwords.verify(password, user.password)
+    user_id, public_id, name, admin, token_version, stored = rows[0]
+    ok, new_hash = await passwords.verify(password, stored)
     if not ok:
         raise failure
     if new_hash is not None:
-        user.password = new_hash
+        session = db.session
+        await session.execute(update(User).where(col(User.id) == user_id).values(password=new_hash))
         await session.commit()
-    return user
+    return SignedIn(Account(id=user_id, public_id=public_id, username=name, admin=bool(admin)),
+                    token_version)
 
 
 async def login(
     db: Db, caller: Caller, *, username: str | None, password: str | None
-) -> tuple[str, User]:
+) -> tuple[str, Account]:
     """A fresh access token for valid credentials (see ``authenticate``), under the login
     throttle (gateway/auth/throttle.py): TooManyRequests, before any password work and
     whatever the password, once this username from this address has too many recent
@@ -102,7 +124,7 @@ async def login(
             _observe("throttled")
             raise
     try:
-        user = await authenticate(db.session, settings, username=username, password=password)
+        signed_in = await authenticate(db, settings, username=username, password=password)
     except Unauthenticated:
         _observe("failure")
         if throttle is not None:
@@ -113,11 +135,11 @@ async def login(
         await throttle.succeeded(username=name, address=caller.client_address)
     token = issue_access_token(
         secret=settings.secret_key,
-        public_id=user.public_id,
-        version=user.token_version,
+        public_id=signed_in.account.public_id,
+        version=signed_in.token_version,
         ttl_seconds=settings.token_ttl_seconds,
     )
-    return token, user
+    return token, signed_in.account
 
 
 async def logout(db: Db, caller: Caller) -> None:

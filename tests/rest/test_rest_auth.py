@@ -252,6 +252,25 @@ async def test_unknown_user_login_still_verifies_a_hash(act: Actions) -> None:
     )
 
 
+async def test_a_login_reads_the_account_in_one_statement_of_the_reader(act: Actions) -> None:
+    """A sign-in is a read on the hot path: one SELECT through the reader (the same
+    one every hot read takes), no ORM session; only a re-hash writes."""
+    await act.create_user("alice")
+    database = act.app.state.database
+    by_reader: list[str] = []
+    database.reader.observers.append(by_reader.append)
+    try:
+        with database.statements() as sent:
+            response = await act.client.get("/login", auth=("alice", "alice-password"))
+    finally:
+        database.reader.observers.remove(by_reader.append)
+    assert response.status_code == 200
+    [statement] = sent
+    assert statement.lstrip().upper().startswith("SELECT") and "username" in statement
+    if type(database.reader).__name__ != "EngineReader":  # that one reports to the engine
+        assert by_reader == sent
+
+
 # --- application tokens ----------------------------------------------------------
 
 
