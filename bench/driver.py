@@ -453,7 +453,7 @@ class Bench:
         self.compare(HEALTHZ, workers, [
             (t, self.load("/healthz")) for t in [gateway, *ceilings[:1]]])
         self.count_sql(workers, counting)
-        self.login_storm(gateway, workers)
+        self.login_storm(gateway, workers, ceilings[0] if ceilings else None)
 
     def count_sql(self, workers: int, counting: Server) -> None:
         """X-SQL-Statements of one request per scenario, on the counting gateway."""
@@ -478,7 +478,12 @@ class Bench:
             if row is not None:
                 row.sql = sql
 
-    def login_storm(self, gateway: Target, workers: int) -> None:
+    def login_storm(self, gateway: Target, workers: int, ceiling: Target | None) -> None:
+        """Logins with Basic auth (4 connections per worker) and, meanwhile, the paced
+        /healthz probe; then one more storm with the probe on the bare Starlette app
+        instead, which does no hashing: its p99 during the gateway's storm over its own
+        idle p99 is what the machine's scheduler allows any server (printed for
+        information beside target 4)."""
         login = Load("/login", 4 * workers, self.args.threads, {"BENCH_BASIC": self.basic()})
         probe = Load("/healthz", 1, 1, {"BENCH_DELAY": str(PROBE_DELAY_MS)})
         idle = self.row(gateway, IDLE, workers)
@@ -490,13 +495,21 @@ class Bench:
         storm.sql, during.sql = "1", "0"
         if self.args.warmup:
             wrk_result(login.start(gateway.base, self.args.warmup))
-        for _ in range(ROUNDS):
+        rounds: list[tuple[Target, Row | None]] = [(gateway, storm)] * ROUNDS
+        if ceiling is not None and not self.args.smoke:
+            self.measure(self.row(ceiling, IDLE, workers), ceiling, probe, warmup=False)
+            rounds.append((ceiling, None))
+        for probed_target, hashed_row in rounds:
             hashing = login.start(gateway.base, self.args.duration)
             time.sleep(0.2)  # let the storm start before the probe does
-            probing = probe.start(gateway.base, max(1, self.args.duration - 1))
+            probing = probe.start(probed_target.base, max(1, self.args.duration - 1))
             probed, hashed = wrk_result(probing), wrk_result(hashing)
+            if hashed_row is None:  # the bare app's round: its probe alone is the figure
+                self.row(ceiling, UNDER_LOGIN, workers).runs.append(
+                    to_run(probed, probed_target.rss_mb()))
+                continue
             rss = gateway.rss_mb()
-            storm.runs.append(to_run(hashed, rss))
+            hashed_row.runs.append(to_run(hashed, rss))
             during.runs.append(to_run(probed, rss))
 
     # ---- the report -----------------------------------------------------------------------
@@ -555,6 +568,11 @@ class Bench:
                 r = during.p99 / idle.p99
                 add("4", f"{UNDER_LOGIN}, {w}w: p99 {during.p99:.1f} / idle {idle.p99:.1f} ms",
                     r, "≤ 3", r <= 3)
+            bare_idle, bare_during = self.find(CEILING, IDLE, w), self.find(CEILING, UNDER_LOGIN, w)
+            if bare_idle and bare_during:
+                add("info", f"{UNDER_LOGIN}, {w}w, bare Starlette probed during the gateway's "
+                    f"storm: p99 {bare_during.p99:.1f} / idle {bare_idle.p99:.1f} ms",
+                    bare_during.p99 / bare_idle.p99, "-", None)
         failures = sum(r.failures for row in self.rows for r in row.runs)
         add("4", "non-2xx responses, all scenarios", failures, "0", failures == 0)
         gateway_rss = [max(r.rss_mb) for row in self.rows if row.app == GATEWAY
