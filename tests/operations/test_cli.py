@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from gateway.app import create_app
 from gateway.cli import build_parser, main
+from gateway.cli.asgi import YOUNG_GENERATION_THRESHOLD
 from gateway.db import migrate
 from gateway.db.models import Application, User
 from tests.conftest import DATABASES, FIXTURES, TEST_SECRET
@@ -285,21 +286,24 @@ def test_a_served_worker_keeps_its_startup_heap_out_of_the_collectors_passes(
     tmp_path: Path,
 ) -> None:
     """What a worker builds before serving lives as long as it does: frozen, so that no
-    full collection walks it again under load (a pause for every request in flight)."""
+    full collection walks it again under load (a pause for every request in flight);
+    and the youngest generation waits for more than the objects of the requests in
+    flight before a pass walks them."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
     script = (
         "import gc\n"
         "from gateway.cli.asgi import worker_app\n"
         "from gateway.settings import Settings\n"
         f"worker_app(Settings(database_url={database_url!r}, secret_key={TEST_SECRET!r}))\n"
-        "print(gc.get_freeze_count(), len(gc.get_objects()))\n"
+        "print(gc.get_freeze_count(), len(gc.get_objects()), *gc.get_threshold())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    frozen, watched = map(int, done.stdout.split())
+    frozen, watched, young, older, oldest = map(int, done.stdout.split())
     assert frozen > 50_000
     assert watched < frozen / 10
+    assert (young, older, oldest) == (YOUNG_GENERATION_THRESHOLD, 10, 10)
 
 
 @pytest.mark.parametrize(
@@ -316,6 +320,7 @@ def test_served_workers_share_the_cores_for_hashing(
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     monkeypatch.setattr(gc, "freeze", lambda: None)  # not this test process's heap
+    monkeypatch.setattr(gc, "set_threshold", lambda *_: None)  # nor its collector
     monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///:memory:")
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
     monkeypatch.delenv("PASSWORD_HASHING_THREADS", raising=False)
