@@ -495,22 +495,26 @@ class Bench:
         storm.sql, during.sql = "1", "0"
         if self.args.warmup:
             wrk_result(login.start(gateway.base, self.args.warmup))
-        rounds: list[tuple[Target, Row | None]] = [(gateway, storm)] * ROUNDS
+        for _ in range(ROUNDS):
+            probed, hashed = self.storm_probing(gateway, login, probe, gateway)
+            rss = gateway.rss_mb()
+            storm.runs.append(to_run(hashed, rss))
+            during.runs.append(to_run(probed, rss))
         if ceiling is not None and not self.args.smoke:
             self.measure(self.row(ceiling, IDLE, workers), ceiling, probe, warmup=False)
-            rounds.append((ceiling, None))
-        for probed_target, hashed_row in rounds:
-            hashing = login.start(gateway.base, self.args.duration)
-            time.sleep(0.2)  # let the storm start before the probe does
-            probing = probe.start(probed_target.base, max(1, self.args.duration - 1))
-            probed, hashed = wrk_result(probing), wrk_result(hashing)
-            if hashed_row is None:  # the bare app's round: its probe alone is the figure
-                self.row(ceiling, UNDER_LOGIN, workers).runs.append(
-                    to_run(probed, probed_target.rss_mb()))
-                continue
-            rss = gateway.rss_mb()
-            hashed_row.runs.append(to_run(hashed, rss))
-            during.runs.append(to_run(probed, rss))
+            probed, _ = self.storm_probing(gateway, login, probe, ceiling)
+            self.row(ceiling, UNDER_LOGIN, workers).runs.append(
+                to_run(probed, ceiling.rss_mb()))
+
+    def storm_probing(
+        self, gateway: Target, login: Load, probe: Load, probed: Target
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One login storm on the gateway with the probe on ``probed`` meanwhile: the
+        probe's wrk result and the storm's."""
+        hashing = login.start(gateway.base, self.args.duration)
+        time.sleep(0.2)  # let the storm start before the probe does
+        probing = probe.start(probed.base, max(1, self.args.duration - 1))
+        return wrk_result(probing), wrk_result(hashing)
 
     # ---- the report -----------------------------------------------------------------------
 

@@ -44,6 +44,11 @@ class Account:
     username: str
     admin: bool
 
+    @classmethod
+    def of_row(cls, row: Sequence[Any]) -> Account:
+        """The account in the first columns of a row that selected ``CALLER_COLUMNS``."""
+        return cls(id=row[0], public_id=row[1], username=row[2], admin=bool(row[3]))
+
 
 def token_from_headers(headers: Mapping[str, str]) -> str | None:
     """``x-access-token`` as the original app read it, else ``Authorization: Bearer``."""
@@ -103,7 +108,7 @@ class Caller:
         if row is None or row[4] != claims.version:
             raise Unauthenticated(TOKEN_INVALID)
         self.legacy_token = claims.legacy
-        self._user = Account(id=row[0], public_id=row[1], username=row[2], admin=bool(row[3]))
+        self._user = Account.of_row(row)
         if self._arriving is not None and not self._arriving.done():
             self._arriving.set_result(self._user)
         return self._user

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.auth.caller import Account, Caller
+from gateway.auth.caller import CALLER, CALLER_COLUMNS, WIDTH, Account, Caller
 from gateway.auth.passwords import Passwords
 from gateway.auth.tokens import issue_access_token
 from gateway.db.database import Db
@@ -57,29 +56,21 @@ def passwords_for(settings: Settings) -> Passwords:
     )
 
 
-# The row a sign-in reads: the account the username names, its token version and hash.
-SIGN_IN_ROW: Statement = select(
-    col(User.id), col(User.public_id), col(User.username), col(User.admin),
-    col(User.token_version), col(User.password),
-).where(col(User.username) == bindparam("username"))
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    """Who a sign-in proved to be, and the token version their new token carries."""
-
-    account: Account
-    token_version: int
+# The row a sign-in reads: the caller's columns (the account, its token version) of the
+# user the username names, and the hash to verify.
+SIGN_IN_ROW: Statement = select(*CALLER_COLUMNS, col(CALLER.password)).where(
+    col(CALLER.username) == bindparam("username")
+)
 
 
 async def authenticate(
     db: Db, settings: Settings, *, username: str | None, password: str | None
-) -> SignedIn:
-    """The account whose password matches, its hash re-hashed to current argon2 if it
-    used an old format. Unknown usernames cost a full verify too, and every failure is
-    the same Unauthenticated(COULD_NOT_VERIFY), so nothing reveals which usernames exist.
-    The row comes through the reader (one statement, no ORM session) like every read
-    on the hot path; only a re-hash writes, through the session."""
+) -> tuple[Account, int]:
+    """The account whose password matches and its token version; an old-format hash
+    is re-hashed to current argon2. Unknown usernames cost a full verify too, and every
+    failure is the same Unauthenticated(COULD_NOT_VERIFY), so nothing reveals which
+    usernames exist. The row comes through the reader (one statement, no ORM session)
+    like every read on the hot path; only a re-hash writes, through the session."""
     passwords = passwords_for(settings)
     failure = Unauthenticated(COULD_NOT_VERIFY, headers=LOGIN_CHALLENGE)
     if not username or not password or len(password) > PASSWORD_MAX:
@@ -93,16 +84,18 @@ async def authenticate(
     if not rows:
         await passwords.verify_dummy(password)
         raise failure
-    user_id, public_id, name, admin, token_version, stored = rows[0]
-    ok, new_hash = await passwords.verify(password, stored)
+    row = rows[0]
+    ok, new_hash = await passwords.verify(password, row[WIDTH])
     if not ok:
         raise failure
+    account = Account.of_row(row)
     if new_hash is not None:
         session = db.session
-        await session.execute(update(User).where(col(User.id) == user_id).values(password=new_hash))
+        await session.execute(
+            update(User).where(col(User.id) == account.id).values(password=new_hash)
+        )
         await session.commit()
-    return SignedIn(Account(id=user_id, public_id=public_id, username=name, admin=bool(admin)),
-                    token_version)
+    return account, row[4]  # CALLER_COLUMNS' token_version, as Caller.accept reads it
 
 
 async def login(
@@ -124,7 +117,9 @@ async def login(
             _observe("throttled")
             raise
     try:
-        signed_in = await authenticate(db, settings, username=username, password=password)
+        account, token_version = await authenticate(
+            db, settings, username=username, password=password
+        )
     except Unauthenticated:
         _observe("failure")
         if throttle is not None:
@@ -135,11 +130,11 @@ async def login(
         await throttle.succeeded(username=name, address=caller.client_address)
     token = issue_access_token(
         secret=settings.secret_key,
-        public_id=signed_in.account.public_id,
-        version=signed_in.token_version,
+        public_id=account.public_id,
+        version=token_version,
         ttl_seconds=settings.token_ttl_seconds,
     )
-    return token, signed_in.account
+    return token, account
 
 
 async def logout(db: Db, caller: Caller) -> None:

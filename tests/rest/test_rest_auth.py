@@ -14,6 +14,7 @@ import pytest
 from passlib.context import CryptContext
 
 from gateway.auth.tokens import issue_access_token
+from gateway.db.reads import EngineReader
 from gateway.services import apps
 from tests.conftest import TEST_SECRET, MakeApp
 from tests.support.actions import Actions, actions_for
@@ -267,7 +268,7 @@ async def test_a_login_reads_the_account_in_one_statement_of_the_reader(act: Act
     assert response.status_code == 200
     [statement] = sent
     assert statement.lstrip().upper().startswith("SELECT") and "username" in statement
-    if type(database.reader).__name__ != "EngineReader":  # that one reports to the engine
+    if not isinstance(database.reader, EngineReader):  # that one reports to the engine
         assert by_reader == sent
 
 
