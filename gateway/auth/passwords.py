@@ -6,12 +6,12 @@ nor memory (19 MiB per argon2 call) is swamped by a login storm: glibc keeps a f
 hash bounds the memory a worker keeps (a thread per login, as a shared worker-thread
 pool would give, kept ~250 MB per worker in the benchmark).
 
-Hashing is all CPU, so all the workers' hashing threads together are best as many as
-the cores (``PASSWORD_HASHING_THREADS``; ``gateway serve`` shares the cores among its
-workers): more of them hash no faster, and every event loop then waits its turn for a
-core behind them. With one thread per core in each of 2 workers on 2 cores, /healthz
-answered in 6 ms at the 99th percentile during a login storm; with the cores shared,
-in 2–3 ms, and the logins went no slower.
+Hashing is all CPU, so no more passwords are best hashed at once than there are cores:
+more hash no faster, and every event loop then waits its turn for a core behind them.
+A worker has a thread per core (``PASSWORD_HASHING_THREADS``), and the workers that
+``gateway serve`` starts share the cores through ``HashingSlots``: a thread hashes only
+while it holds one of them, one per core, whichever worker it is in. The connections of
+a burst often all land on one worker, and that worker then still hashes on every core.
 """
 
 from __future__ import annotations
@@ -19,13 +19,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import os
 import secrets
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cache, partial
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: each worker hashes on its own share of the cores
+    fcntl = None  # type: ignore[assignment]
 
 from passlib.context import CryptContext
 from passlib.ifc import PasswordHash
@@ -33,6 +43,10 @@ from passlib.ifc import PasswordHash
 T = TypeVar("T")
 
 HASHING_NICENESS = 10  # where SCHED_IDLE is not available
+
+# Set by ``gateway serve`` for its workers: the folder of the hashing slots they share.
+SLOTS_ENV = "GATEWAY_HASHING_SLOTS"
+SLOTS_SUPPORTED = fcntl is not None  # file locks (POSIX)
 
 
 def _yield_to_the_loop() -> None:
@@ -59,6 +73,75 @@ def _hashing(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(
         max_workers=threads, thread_name_prefix="argon2", initializer=_yield_to_the_loop
     )
+
+
+class HashingSlots:
+    """The cores, shared by the hashing threads of every worker: one lock file per core
+    in a folder, and a thread hashes only while it holds an exclusive ``flock`` on one.
+
+    Each thread opens the files itself (a lock belongs to an open file, so threads of one
+    worker must not share one) and tries them in its own order, starting at its own
+    slot, without waiting; when every slot is taken, it waits for its own. The kernel
+    drops the locks of a worker that dies."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self._paths = sorted(Path(folder).glob("slot-*"))
+        if not self._paths:
+            raise ValueError(f"no hashing slots in {folder}")
+        self._ordinals = itertools.count()
+        self._local = threading.local()
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    @staticmethod
+    @contextmanager
+    def made(cores: int) -> Iterator[Path]:
+        """A temporary folder of ``cores`` slots, removed at the end."""
+        folder = Path(tempfile.mkdtemp(prefix="gateway-hashing-"))
+        try:
+            for core in range(cores):
+                (folder / f"slot-{core}").touch()
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold a slot for as long as the block runs (a wait, so never on the loop)."""
+        mine = self._opened()
+        slot = next((fd for fd in mine if _locked_now(fd)), None)
+        if slot is None:
+            slot = mine[0]
+            fcntl.flock(slot, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(slot, fcntl.LOCK_UN)
+
+    def _opened(self) -> list[int]:
+        """This thread's descriptors of the slots, its own first."""
+        mine: list[int] | None = getattr(self._local, "slots", None)
+        if mine is None:
+            first = next(self._ordinals) % len(self._paths)
+            order = self._paths[first:] + self._paths[:first]
+            mine = self._local.slots = [os.open(path, os.O_RDWR) for path in order]
+        return mine
+
+
+def _locked_now(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@cache
+def shared_slots() -> HashingSlots | None:
+    """The slots ``gateway serve`` made for its workers, if this process is one."""
+    folder = os.environ.get(SLOTS_ENV)
+    return HashingSlots(folder) if folder and SLOTS_SUPPORTED else None
 
 
 class _WerkzeugHash(PasswordHash):
@@ -154,10 +237,18 @@ class Passwords:
     """The CryptContext for one set of argon2 parameters, used only off the event loop."""
 
     def __init__(
-        self, *, memory_kib: int, time_cost: int, parallelism: int, threads: int = 0
+        self,
+        *,
+        memory_kib: int,
+        time_cost: int,
+        parallelism: int,
+        threads: int = 0,
+        slots: HashingSlots | None = None,
     ) -> None:
-        """``threads``: how many threads hash (0: one per core)."""
+        """``threads``: how many threads hash (0: one per core); ``slots``: the cores
+        they share with other processes' hashing threads, if any."""
         self._threads = _hashing(threads or os.cpu_count() or 1)
+        self._slots = slots
         self.context = CryptContext(
             schemes=["argon2", werkzeug_scrypt, werkzeug_pbkdf2, werkzeug_sha256],
             default="argon2",
@@ -188,7 +279,14 @@ class Passwords:
 
     async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, partial(func, *args))
+        return await loop.run_in_executor(self._threads, partial(self._run, func, *args))
+
+    def _run(self, func: Callable[..., T], *args: Any) -> T:
+        """On a hashing thread: ``func``, in one of the shared slots if there are any."""
+        if self._slots is None:
+            return func(*args)
+        with self._slots.held():
+            return func(*args)
 
     def _verify_and_update(self, password: str, stored: str) -> tuple[bool, str | None]:
         try:

@@ -6,6 +6,8 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from gateway.settings import Settings
@@ -18,11 +20,6 @@ def serve(args: argparse.Namespace) -> None:
     from gateway.observability.metrics import multiprocess_dir
 
     settings = Settings.from_env()  # a bad value stops here, in one line
-    if settings.password_hashing_threads == 0:
-        # Each worker reads it from the environment it inherits (several) or here (one).
-        threads = hashing_threads(args.workers)
-        os.environ["PASSWORD_HASHING_THREADS"] = str(threads)
-        settings = settings.with_changes(password_hashing_threads=threads)
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -35,8 +32,14 @@ def serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; ending
     # here instead makes a clean stop exit 0, as process supervisors expect.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # Several workers keep their metrics in files that any worker's /metrics adds up.
-    with multiprocess_dir(args.workers):
+    # Several workers keep their metrics in files that any worker's /metrics adds up,
+    # and hash passwords in slots they share.
+    with multiprocess_dir(args.workers), hashing_slots(args.workers) as shared:
+        if settings.password_hashing_threads == 0:
+            # Each worker reads it from the environment it inherits (several) or here (one).
+            threads = hashing_threads(args.workers, shared=shared)
+            os.environ["PASSWORD_HASHING_THREADS"] = str(threads)
+            settings = settings.with_changes(password_hashing_threads=threads)
         if args.workers > 1:
             # Each worker process builds its own app (and engine) from the environment.
             uvicorn.run(
@@ -54,6 +57,25 @@ def serve(args: argparse.Namespace) -> None:
         uvicorn.run(worker_app(settings), **options)
 
 
-def hashing_threads(workers: int, cores: int | None = None) -> int:
-    """The cores shared among the workers, for hashing: at least one thread each."""
-    return max(1, (cores or os.cpu_count() or 1) // workers)
+@contextmanager
+def hashing_slots(workers: int) -> Iterator[bool]:
+    """For several workers: a slot per core that their hashing threads share, in a
+    temporary folder told to each worker through its environment (True when made)."""
+    from gateway.auth.passwords import SLOTS_ENV, SLOTS_SUPPORTED, HashingSlots
+
+    if workers == 1 or not SLOTS_SUPPORTED:
+        yield False
+        return
+    with HashingSlots.made(os.cpu_count() or 1) as folder:
+        os.environ[SLOTS_ENV] = str(folder)
+        try:
+            yield True
+        finally:
+            os.environ.pop(SLOTS_ENV, None)
+
+
+def hashing_threads(workers: int, cores: int | None = None, *, shared: bool = False) -> int:
+    """Hashing threads per worker: a thread per core when the workers share the cores
+    through slots; otherwise the cores divided among them, at least one thread each."""
+    cores = cores or os.cpu_count() or 1
+    return cores if shared else max(1, cores // workers)

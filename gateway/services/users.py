@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.auth.caller import CALLER, CALLER_COLUMNS, WIDTH, Account, Caller
-from gateway.auth.passwords import Passwords
+from gateway.auth.passwords import Passwords, shared_slots
 from gateway.auth.tokens import issue_access_token
 from gateway.db.database import Db
 from gateway.db.models import User
@@ -42,7 +42,11 @@ LOGIN_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Login required!"'}
 @cache
 def _passwords(memory_kib: int, time_cost: int, parallelism: int, threads: int) -> Passwords:
     return Passwords(
-        memory_kib=memory_kib, time_cost=time_cost, parallelism=parallelism, threads=threads
+        memory_kib=memory_kib,
+        time_cost=time_cost,
+        parallelism=parallelism,
+        threads=threads,
+        slots=shared_slots(),
     )
 
 

@@ -137,8 +137,8 @@ class Settings:
     )
     password_hashing_threads: int = setting(
         "PASSWORD_HASHING_THREADS", 0,
-        "Threads per worker that hash passwords; 0: the cores, shared among the workers "
-        "`gateway serve` starts.",
+        "Threads per worker that hash passwords; 0: one per core. The workers "
+        "`gateway serve` starts hash at most one password per core at once, all together.",
         non_negative_int,
     )
     graphql_max_depth: int = setting(

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.app import create_app
-from gateway.auth.passwords import Passwords
+from gateway.auth.passwords import HashingSlots, Passwords
 from gateway.db import migrate
 from gateway.db.models import User
 from tests.conftest import FIXTURES
@@ -94,11 +95,8 @@ async def test_login_on_taken_over_database_rehashes_to_argon2id(tmp_path: Path)
     assert all(h.startswith("$argon2id$") for h in stored.values()), stored
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-async def test_no_more_passwords_hash_at_once_than_the_hashing_threads(threads: int) -> None:
-    """A login storm hashes on ``threads`` threads and no more: argon2 is all CPU, so
-    more threads than the cores would only make every event loop wait for one."""
-    passwords = Passwords(memory_kib=1024, time_cost=1, parallelism=1, threads=threads)
+async def most_hashing_at_once(passwords: Passwords, logins: int = 6) -> int:
+    """How many of ``logins`` simultaneous hashes ran at once, at most."""
     at_once = most = 0
     lock = threading.Lock()
     hash_once = passwords.context.hash
@@ -116,9 +114,64 @@ async def test_no_more_passwords_hash_at_once_than_the_hashing_threads(threads: 
                 at_once -= 1
 
     passwords.context.hash = hash_slowly  # type: ignore[method-assign]
-    hashes = await asyncio.gather(*(passwords.hash(f"password-{n}") for n in range(6)))
-    assert len(set(hashes)) == 6
-    assert most == threads
+    hashes = await asyncio.gather(*(passwords.hash(f"password-{n}") for n in range(logins)))
+    assert len(set(hashes)) == logins
+    return most
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+async def test_no_more_passwords_hash_at_once_than_the_hashing_threads(threads: int) -> None:
+    """A login storm hashes on ``threads`` threads and no more: argon2 is all CPU, so
+    more threads than the cores would only make every event loop wait for one."""
+    passwords = Passwords(memory_kib=1024, time_cost=1, parallelism=1, threads=threads)
+    assert await most_hashing_at_once(passwords) == threads
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+async def test_no_more_passwords_hash_at_once_than_the_shared_slots(cores: int) -> None:
+    """With slots shared among workers, a worker's threads hash in at most as many at
+    once as there are slots (cores), and in all of them when the logins are all its."""
+    with HashingSlots.made(cores) as folder:
+        slots = HashingSlots(folder)
+        assert len(slots) == cores
+        passwords = Passwords(
+            memory_kib=1024, time_cost=1, parallelism=1, threads=3, slots=slots
+        )
+        assert await most_hashing_at_once(passwords) == cores
+    assert not folder.exists()
+
+
+HOLD_EVERY_SLOT = """
+import fcntl, os, sys
+held = [os.open(os.path.join(sys.argv[1], name), os.O_RDWR) for name in os.listdir(sys.argv[1])]
+for fd in held:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+async def test_a_slot_another_process_holds_is_waited_for() -> None:
+    """The slots are shared across processes: while another worker hashes in every one
+    of them, a hash here waits, and it runs once a slot is let go."""
+    with HashingSlots.made(2) as folder:
+        passwords = Passwords(
+            memory_kib=1024, time_cost=1, parallelism=1, threads=3, slots=HashingSlots(folder)
+        )
+        other = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLD_EVERY_SLOT, str(folder),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        assert other.stdin is not None and other.stdout is not None
+        try:
+            assert await other.stdout.readline() == b"held\n"
+            hashing = asyncio.ensure_future(passwords.hash("a password"))
+            done, _ = await asyncio.wait([hashing], timeout=0.5)
+            assert not done  # every slot is the other process's
+        finally:
+            other.stdin.write(b"done\n")
+            await other.wait()
+        assert (await asyncio.wait_for(hashing, 10)).startswith("$argon2id$")
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.app import create_app
+from gateway.auth.passwords import SLOTS_ENV
 from gateway.cli import build_parser, main
 from gateway.cli.asgi import YOUNG_GENERATION_THRESHOLD
 from gateway.db import migrate
@@ -307,17 +308,27 @@ def test_a_served_worker_keeps_its_startup_heap_out_of_the_collectors_passes(
 
 
 @pytest.mark.parametrize(
-    ("workers", "cores", "threads"), [(1, 2, 2), (2, 2, 1), (4, 2, 1), (3, 8, 2), (1, 8, 8)]
+    ("workers", "cores", "slots"), [(1, 2, 0), (2, 2, 2), (4, 2, 2), (3, 8, 8), (1, 8, 0)]
 )
-def test_served_workers_share_the_cores_for_hashing(
-    monkeypatch: pytest.MonkeyPatch, workers: int, cores: int, threads: int
+def test_served_workers_share_a_hashing_slot_per_core(
+    monkeypatch: pytest.MonkeyPatch, workers: int, cores: int, slots: int
 ) -> None:
-    """``gateway serve --workers N`` hashes passwords on cores ÷ N threads per worker
-    (at least one), told to each worker through its environment, unless set."""
+    """``gateway serve --workers N`` gives each worker a hashing thread per core, told
+    through its environment unless set, and a slot per core that all of them share (so
+    that together they hash no more passwords at once than there are cores); the slots'
+    folder is gone when the server stops. One worker needs no slots."""
     import uvicorn
 
     served: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    folders: list[str] = []
+    seen: list[list[str]] = []
+
+    def run(app: Any, **options: Any) -> None:
+        served.append(app)
+        folders.extend(filter(None, [os.environ.get(SLOTS_ENV)]))
+        seen.append(sorted(os.listdir(folders[-1])) if folders else [])
+
+    monkeypatch.setattr(uvicorn, "run", run)
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     monkeypatch.setattr(gc, "freeze", lambda: None)  # not this test process's heap
     monkeypatch.setattr(gc, "set_threshold", lambda *_: None)  # nor its collector
@@ -325,9 +336,12 @@ def test_served_workers_share_the_cores_for_hashing(
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
     monkeypatch.delenv("PASSWORD_HASHING_THREADS", raising=False)
     assert main(["serve", "--workers", str(workers)]) in (None, 0)
-    assert os.environ["PASSWORD_HASHING_THREADS"] == str(threads)
+    assert os.environ["PASSWORD_HASHING_THREADS"] == str(cores)
+    assert seen == [[f"slot-{core}" for core in range(slots)]]
+    assert SLOTS_ENV not in os.environ
+    assert not any(os.path.exists(folder) for folder in folders)
     if workers == 1:
-        assert served[0].state.settings.password_hashing_threads == threads
+        assert served[0].state.settings.password_hashing_threads == cores
     else:
         assert served == ["gateway.cli.asgi:create"]
 
