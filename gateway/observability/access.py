@@ -58,7 +58,7 @@ class AccessLogMiddleware(HTTPMiddleware):
                 MutableHeaders(scope=message)["X-Request-ID"] = rid
             await send(message)
 
-        metrics.IN_FLIGHT.inc()
+        metrics.request_started()
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
@@ -68,7 +68,6 @@ class AccessLogMiddleware(HTTPMiddleware):
             shown = failed(exc, where=f"{scope['method']} {scope['path']}")
             await gateway_error_response(shown)(scope, receive, send_with_id)
         finally:
-            metrics.IN_FLIGHT.dec()
             seconds = time.perf_counter() - started
             _record(scope, root_path, status, seconds)
             request_id.reset(reset)

@@ -8,14 +8,17 @@ import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.observability import metrics
 from gateway.observability.logs import JsonFormatter, TextFormatter
 from gateway.settings import Settings, SettingsError
 from tests.conftest import MakeApp
@@ -308,3 +311,51 @@ def test_each_line_has_its_own_time_in_utc_to_the_millisecond(moments: list[floa
         expected = f"{stamp}.{int(record.msecs):03d}Z"
         assert TextFormatter().format(record).startswith(expected + " INFO gateway m")
         assert json.loads(JsonFormatter().format(record))["time"] == expected
+
+
+async def test_a_turns_requests_reach_the_metrics_together_at_the_next_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the requests answered in one turn of the event loop count is written at the
+    start of the next turn, once per value (with several workers each write is a lock
+    and a write to a shared file), and adds up exactly as one observation at a time
+    would: each latency in the bucket whose bound it does not exceed."""
+    route = "/a-turn-of-the-loop"
+    count = {"method": "GET", "route": route, "status": "200"}
+    latency = {"method": "GET", "route": route}
+    value_class = type(metrics.REQUESTS.labels("GET", route, "200")._value)
+    writes: list[float] = []
+    inc = value_class.inc
+
+    def counted_inc(self: Any, amount: float) -> None:
+        writes.append(amount)
+        inc(self, amount)
+
+    monkeypatch.setattr(value_class, "inc", counted_inc)
+
+    def seen(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    in_flight = seen("gateway_http_requests_in_flight", {})
+    latencies = [0.0, 0.005, 0.0051, 0.01, 0.02, 11.0]
+    for _ in latencies:
+        metrics.request_started()
+    for seconds in latencies:
+        metrics.count_request("GET", route, 200, seconds)
+    metrics.request_started()  # one still in flight at the end of the turn
+    assert seen("gateway_http_requests_total", count) == 0  # not in this turn
+    assert writes == []
+
+    await asyncio.sleep(0)
+    assert seen("gateway_http_requests_total", count) == 6
+    assert seen("gateway_http_request_duration_seconds_sum", latency) == pytest.approx(11.0401)
+    buckets = {
+        le: seen("gateway_http_request_duration_seconds_bucket", {**latency, "le": le})
+        for le in ("0.005", "0.01", "0.025", "10.0", "+Inf")
+    }
+    assert buckets == {"0.005": 2, "0.01": 4, "0.025": 5, "10.0": 5, "+Inf": 6}
+    assert seen("gateway_http_requests_in_flight", {}) == in_flight + 1
+    assert len(writes) == 6  # the count, the sum, four buckets (the gauge is set)
+    metrics.count_request("GET", route, 200, 0.001)
+    metrics.write_counts()
+    assert seen("gateway_http_requests_in_flight", {}) == in_flight
