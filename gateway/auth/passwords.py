@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import itertools
+import logging
 import os
 import secrets
 import shutil
@@ -41,6 +42,7 @@ from passlib.context import CryptContext
 from passlib.ifc import PasswordHash
 
 T = TypeVar("T")
+log = logging.getLogger("gateway")
 
 HASHING_NICENESS = 10  # where SCHED_IDLE is not available
 
@@ -86,10 +88,9 @@ class HashingSlots:
 
     def __init__(self, folder: str | Path) -> None:
         self._paths = sorted(Path(folder).glob("slot-*"))
-        if not self._paths:
-            raise ValueError(f"no hashing slots in {folder}")
         self._ordinals = itertools.count()
         self._local = threading.local()
+        self._warned = False
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -109,23 +110,50 @@ class HashingSlots:
     @contextmanager
     def held(self) -> Iterator[None]:
         """Hold a slot for as long as the block runs (a wait, so never on the loop)."""
-        mine = self._opened()
+        slot = self._claim()
+        try:
+            yield
+        finally:
+            if slot is not None:
+                fcntl.flock(slot, fcntl.LOCK_UN)
+
+    def _claim(self) -> int | None:
+        """A free slot, else this thread's own once it is free. None if the slots' files
+        are gone (removed by a cleaner of temporary files, say): the hash then goes
+        ahead without one rather than fail the sign-in."""
+        try:
+            mine = self._opened()
+        except OSError as exc:
+            mine = []
+            reason = str(exc)
+        else:
+            reason = "no slot files"
+        if not mine:
+            if not self._warned:
+                self._warned = True
+                log.warning("password hashing slots unavailable (%s): hashing without", reason)
+            return None
         slot = next((fd for fd in mine if _locked_now(fd)), None)
         if slot is None:
             slot = mine[0]
             fcntl.flock(slot, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(slot, fcntl.LOCK_UN)
+        return slot
 
     def _opened(self) -> list[int]:
         """This thread's descriptors of the slots, its own first."""
         mine: list[int] | None = getattr(self._local, "slots", None)
         if mine is None:
-            first = next(self._ordinals) % len(self._paths)
+            first = next(self._ordinals) % max(1, len(self._paths))
             order = self._paths[first:] + self._paths[:first]
-            mine = self._local.slots = [os.open(path, os.O_RDWR) for path in order]
+            mine = []
+            try:
+                for path in order:
+                    mine.append(os.open(path, os.O_RDWR))
+            except OSError:
+                for fd in mine:
+                    os.close(fd)
+                raise
+            self._local.slots = mine
         return mine
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -184,3 +185,19 @@ async def test_passwords_hash_only_on_cycles_nothing_else_wants() -> None:
     assert hashing
     assert all(os.sched_getscheduler(t.native_id) == os.SCHED_IDLE for t in hashing)
     assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the event loop's thread is not
+
+
+async def test_passwords_still_hash_when_the_slots_are_gone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cleaner of temporary files may remove the slots' folder under a running server:
+    sign-ins then hash without a slot (and say so once) rather than fail."""
+    with HashingSlots.made(2) as folder:
+        slots = HashingSlots(folder)
+    assert not folder.exists()
+    passwords = Passwords(memory_kib=1024, time_cost=1, parallelism=1, threads=3, slots=slots)
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        hashes = await asyncio.gather(*(passwords.hash(f"password-{n}") for n in range(4)))
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    warnings = [r for r in caplog.records if "hashing slots unavailable" in r.getMessage()]
+    assert len(warnings) == 1
