@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from contextvars import ContextVar
@@ -75,6 +76,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+class TurnHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that writes the lines logged during one turn of the event loop
+    together, in one write at the start of the next turn, rather than one write each:
+    under load a turn answers many requests, and the write was a quarter of the access
+    line's cost. A line logged where no loop runs (another thread, or before the server
+    starts) is written at once, after any still waiting; ``flush``, also called at
+    exit, writes what waits."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._waiting: list[str] = []
+        self._turn: asyncio.AbstractEventLoop | None = None  # whose next turn writes
+
+    def emit(self, record: logging.LogRecord) -> None:  # called holding self.lock
+        try:
+            self._waiting.append(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._turn is not loop:
+            self._turn = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._turn = None
+            if self._waiting:
+                lines, self._waiting = "".join(self._waiting), []
+                self.stream.write(lines)
+            super().flush()
+
+
 def lean_records() -> None:
     """Log records without what no line of ours shows, as the logging HOWTO's
     "Optimization" section sets out: the caller's file and line (a walk up the stack for
@@ -96,7 +136,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "formatters": {"gateway": {"()": f"{formatter.__module__}.{formatter.__name__}"}},
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "()": f"{TurnHandler.__module__}.{TurnHandler.__name__}",
                 "formatter": "gateway",
                 "stream": "ext://sys.stderr",
             }

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.observability import metrics
-from gateway.observability.logs import JsonFormatter, TextFormatter
+from gateway.observability.logs import JsonFormatter, TextFormatter, TurnHandler
 from gateway.settings import Settings, SettingsError
 from tests.conftest import MakeApp
 from tests.support.actions import Actions
@@ -359,3 +360,48 @@ async def test_a_turns_requests_reach_the_metrics_together_at_the_next_turn(
     metrics.count_request("GET", route, 200, 0.001)
     metrics.write_counts()
     assert seen("gateway_http_requests_in_flight", {}) == in_flight
+
+
+async def test_the_lines_of_a_turn_are_written_together_at_the_next_turn() -> None:
+    """The served log handler writes the lines of one turn of the event loop in one
+    write at the start of the next; a line from a thread with no loop goes out at once,
+    after the lines still waiting; ``flush`` (at exit too) writes what waits."""
+    writes: list[str] = []
+
+    class Stream:
+        def write(self, text: str) -> None:
+            writes.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    handler = TurnHandler(Stream())
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("gateway.tests.turn")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        for n in range(3):
+            logger.info("line %d", n)
+        assert writes == []
+        await asyncio.sleep(0)
+        assert len(writes) == 1
+        assert [line.split()[-1] for line in writes[0].splitlines()] == ["0", "1", "2"]
+
+        logger.info("waiting")
+        thread = threading.Thread(target=logger.info, args=("from a thread",))
+        thread.start()
+        thread.join()
+        assert len(writes) == 2
+        assert [line.split(" ", 3)[-1] for line in writes[1].splitlines()] == [
+            "waiting", "from a thread"
+        ]
+
+        logger.info("the last")
+        handler.flush()
+        assert writes[2].endswith("the last\n")
+        await asyncio.sleep(0)
+        assert len(writes) == 3  # nothing was left for the turn
+    finally:
+        logger.removeHandler(handler)
