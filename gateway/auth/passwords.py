@@ -90,6 +90,7 @@ class HashingSlots:
         self._paths = sorted(Path(folder).glob("slot-*"))
         self._ordinals = itertools.count()
         self._local = threading.local()
+        self._warning = threading.Lock()
         self._warned = False
 
     def __len__(self) -> int:
@@ -129,8 +130,9 @@ class HashingSlots:
         else:
             reason = "no slot files"
         if not mine:
-            if not self._warned:
-                self._warned = True
+            with self._warning:  # once, whichever thread finds out first
+                warn, self._warned = not self._warned, True
+            if warn:
                 log.warning("password hashing slots unavailable (%s): hashing without", reason)
             return None
         slot = next((fd for fd in mine if _locked_now(fd)), None)
