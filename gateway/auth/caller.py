@@ -30,6 +30,7 @@ CALLER_COLUMNS = (
     col(CALLER.token_version),
 )
 WIDTH = len(CALLER_COLUMNS)
+TOKEN_VERSION = 4  # the position of token_version among CALLER_COLUMNS
 # The condition naming the caller's row; ``Caller.params()`` binds it.
 IS_CALLER = col(CALLER.public_id) == bindparam("caller_public_id")
 CALLER_ROW: Statement = select(*CALLER_COLUMNS).where(IS_CALLER)
@@ -105,7 +106,7 @@ class Caller:
         ``CALLER_COLUMNS`` where ``IS_CALLER`` (None: no such user). Unauthenticated when
         the user is gone or the token was revoked by a logout (its version is stale)."""
         claims = self.claims()
-        if row is None or row[4] != claims.version:
+        if row is None or row[TOKEN_VERSION] != claims.version:
             raise Unauthenticated(TOKEN_INVALID)
         self.legacy_token = claims.legacy
         self._user = Account.of_row(row)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.observability.turns import OncePerTurn
 from gateway.settings import Settings
 
 # The request being answered, so that every line logged while answering it (an error's
@@ -87,7 +87,7 @@ class TurnHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self._waiting: list[str] = []
-        self._turn: asyncio.AbstractEventLoop | None = None  # whose next turn writes
+        self._next_turn = OncePerTurn(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:  # called holding self.lock
         try:
@@ -97,18 +97,10 @@ class TurnHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        if self._turn is not loop:
-            self._turn = loop
-            loop.call_soon(self.flush)
+        self._next_turn.ask()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            self._turn = None
             if self._waiting:
                 lines, self._waiting = "".join(self._waiting), []
                 self.stream.write(lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -24,6 +23,8 @@ from prometheus_client import (
 )
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.observability.turns import OncePerTurn
 
 # With several workers, `gateway serve` sets PROMETHEUS_MULTIPROC_DIR before any worker
 # imports this module: prometheus-client then keeps each value in a file per process
@@ -86,7 +87,6 @@ _operation_names: set[str] = set()
 _pending: dict[Any, float] = {}
 _in_flight = 0
 _in_flight_written = 0
-_turn: asyncio.AbstractEventLoop | None = None  # the loop whose next turn writes them
 
 # The labelled series of each (method, route, status) seen: ``labels()`` costs a lock and
 # a lookup of its own. Route labels are route templates, so few. A latency series is its
@@ -97,7 +97,7 @@ _series: dict[tuple[str, str, int], tuple[Any, Any, list[Any]]] = {}
 def request_started() -> None:
     global _in_flight
     _in_flight += 1
-    _write_soon()
+    _next_turn.ask()
 
 
 def count_request(method: str, route: str, status: int, seconds: float) -> None:
@@ -116,31 +116,25 @@ def count_request(method: str, route: str, status: int, seconds: float) -> None:
     _pending[total] = _pending.get(total, 0) + seconds
     _pending[bucket] = _pending.get(bucket, 0) + 1
     _in_flight -= 1
-    _write_soon()
+    _next_turn.ask()
 
 
-def _write_soon() -> None:
-    global _turn
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # no loop here: at once
-        write_counts()
-        return
-    if _turn is not loop:
-        _turn = loop
-        loop.call_soon(write_counts)
-
-
-def write_counts() -> None:
-    """Add what this process counted since the last write to its metrics."""
-    global _turn, _in_flight_written
-    _turn = None
+def _write_counts() -> None:
+    global _in_flight_written
     while _pending:
         value, amount = _pending.popitem()
         value.inc(amount)
     if _in_flight != _in_flight_written:
         IN_FLIGHT.set(_in_flight)
         _in_flight_written = _in_flight
+
+
+_next_turn = OncePerTurn(_write_counts)
+
+
+def write_counts() -> None:
+    """Add what this process counted since the last write to its metrics, now."""
+    _next_turn.run()
 
 
 def count_graphql_operation(name: str | None) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.auth.caller import CALLER, CALLER_COLUMNS, WIDTH, Account, Caller
+from gateway.auth.caller import CALLER, CALLER_COLUMNS, TOKEN_VERSION, WIDTH, Account, Caller
 from gateway.auth.passwords import Passwords, shared_slots
 from gateway.auth.tokens import issue_access_token
 from gateway.db.database import Db
@@ -99,7 +99,7 @@ async def authenticate(
             update(User).where(col(User.id) == account.id).values(password=new_hash)
         )
         await session.commit()
-    return account, row[4]  # CALLER_COLUMNS' token_version, as Caller.accept reads it
+    return account, row[TOKEN_VERSION]
 
 
 async def login(
