@@ -61,7 +61,7 @@ def serve(args: argparse.Namespace) -> None:
 def hashing_slots(workers: int) -> Iterator[bool]:
     """For several workers: a slot per core that their hashing threads share, in a
     temporary folder told to each worker through its environment (True when made)."""
-    from gateway.auth.passwords import SLOTS_ENV, SLOTS_SUPPORTED, HashingSlots
+    from gateway.auth.hashing import SLOTS_ENV, SLOTS_SUPPORTED, HashingSlots
 
     if workers == 1 or not SLOTS_SUPPORTED:
         yield False

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.auth.caller import CALLER, CALLER_COLUMNS, TOKEN_VERSION, WIDTH, Account, Caller
-from gateway.auth.passwords import Passwords, shared_slots
+from gateway.auth.hashing import shared_slots
+from gateway.auth.passwords import Passwords
 from gateway.auth.tokens import issue_access_token
 from gateway.db.database import Db
 from gateway.db.models import User

@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.app import create_app
-from gateway.auth.passwords import HashingSlots, Passwords
+from gateway.auth.hashing import HashingSlots
+from gateway.auth.passwords import Passwords
 from gateway.db import migrate
 from gateway.db.models import User
 from tests.conftest import FIXTURES
@@ -201,3 +202,93 @@ async def test_passwords_still_hash_when_the_slots_are_gone(
     assert all(h.startswith("$argon2id$") for h in hashes)
     warnings = [r for r in caplog.records if "hashing slots unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+HOLD_SLOTS = """
+import fcntl, os, sys
+folder, names = sys.argv[1], sys.argv[2:]
+held = {name: os.open(os.path.join(folder, name), os.O_RDWR) for name in names}
+for fd in held.values():
+    fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+for line in sys.stdin:
+    fcntl.flock(held[line.strip()], fcntl.LOCK_UN)
+    print("let go", flush=True)
+"""
+
+
+def hashing_threads_recorded(passwords: Passwords, seconds: float = 0.02) -> list[str]:
+    """Make each hash of ``passwords`` take ``seconds``; the names of the threads that
+    hash, in the order they start."""
+    names: list[str] = []
+    hash_once = passwords.context.hash
+
+    def hash_slowly(secret: str) -> str:
+        names.append(threading.current_thread().name)
+        time.sleep(seconds)
+        return hash_once(secret)
+
+    passwords.context.hash = hash_slowly  # type: ignore[method-assign]
+    return names
+
+
+async def test_hashes_waiting_for_the_cores_another_worker_holds_run_on_one_thread() -> None:
+    """While another worker hashes on every core, this worker's sign-ins wait on its
+    one home thread; as a core frees, they run there in turn: no other thread of this
+    worker is woken to wait for the core too."""
+    with HashingSlots.made(2) as folder:
+        passwords = Passwords(
+            memory_kib=1024, time_cost=1, parallelism=1, threads=3, slots=HashingSlots(folder)
+        )
+        names = hashing_threads_recorded(passwords)
+        other = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLD_SLOTS, str(folder), "slot-0", "slot-1",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        assert other.stdin is not None and other.stdout is not None
+        try:
+            assert await other.stdout.readline() == b"held\n"
+            hashing = asyncio.gather(*(passwords.hash(f"password-{n}") for n in range(5)))
+            await asyncio.sleep(0.2)
+            assert names == []  # every core is the other worker's
+            other.stdin.write(b"slot-0\n")
+            assert await other.stdout.readline() == b"let go\n"
+            assert len(await asyncio.wait_for(hashing, 10)) == 5
+        finally:
+            other.stdin.close()
+            await other.wait()
+    assert len(names) == 5
+    assert set(names) == {"argon2-home"}
+
+
+async def test_a_worker_that_waits_for_a_core_gets_it_after_one_hash() -> None:
+    HASH = 0.1  # seconds per hash, far above the time the threads take to hand over
+    """A worker that keeps every core hashing lets go of one after its current hash as
+    soon as another worker waits for it: the other's sign-in is not held up until the
+    storm is over."""
+    with HashingSlots.made(2) as folder:
+        busy, other = (
+            Passwords(
+                memory_kib=1024, time_cost=1, parallelism=1, threads=2,
+                slots=HashingSlots(folder),
+            )
+            for _ in range(2)
+        )
+        hashing_threads_recorded(busy, seconds=HASH)
+        hashing_threads_recorded(other, seconds=HASH)
+        storm_over = asyncio.Event()
+
+        async def sign_ins() -> None:
+            while not storm_over.is_set():
+                await busy.hash("a password")
+
+        storm = [asyncio.create_task(sign_ins()) for _ in range(6)]
+        try:
+            await asyncio.sleep(0.3)  # the busy worker hashes on both cores
+            started = time.monotonic()
+            await asyncio.wait_for(other.hash("another password"), 5)
+            waited = time.monotonic() - started
+        finally:
+            storm_over.set()
+            await asyncio.gather(*storm)
+    assert waited < HASH * 3  # its own hash, after one of the busy worker's at most
