@@ -96,11 +96,16 @@ def _stored_moment(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+@lru_cache(maxsize=8192)
+def _aware_moment(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC)
+
+
 def _moment(value: datetime | str) -> datetime:
     """A stored naive-UTC time (SQLite hands it over as text) as an aware datetime."""
     if isinstance(value, str):
         return _stored_moment(value)
-    return value.replace(tzinfo=UTC)
+    return _aware_moment(value)
 
 
 async def _count(db: Db, caller: Caller, listing: Listing, filters: TemplateFilter,
