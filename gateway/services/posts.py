@@ -102,7 +102,10 @@ def _aware_moment(value: datetime) -> datetime:
 
 
 def _moment(value: datetime | str) -> datetime:
-    """A stored naive-UTC time (SQLite hands it over as text) as an aware datetime."""
+    """A stored naive-UTC time (SQLite hands it over as text, the other drivers as a
+    new naive datetime per row) as an aware datetime, made once per time: the caches
+    keyed on it downstream (HTTP dates, GraphQL's DateTime) then find the very object
+    they hashed before, instead of hashing a new aware datetime for every row."""
     if isinstance(value, str):
         return _stored_moment(value)
     return _aware_moment(value)
