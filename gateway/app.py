@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await users.passwords_for(settings).warm()
         if settings.admin_username:
             await ensure_admin(app)
         yield

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -67,16 +67,38 @@ class Hashing(Protocol):
     async def run(self, call: Callable[[], T]) -> T:
         """``call()`` on a hashing thread; its result or its exception."""
 
+    async def on_every_thread(self, call: Callable[[], Any]) -> None:
+        """``call()`` once on each hashing thread (see ``Passwords.warm``)."""
+
 
 class ThreadPool:
     """A process that has the cores to itself: ``threads`` threads hash, as many
     passwords at once."""
 
     def __init__(self, threads: int) -> None:
+        self._count = threads
         self._threads = _pool(threads)
 
     async def run(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+    async def on_every_thread(self, call: Callable[[], Any]) -> None:
+        await _on_each(self._threads, self._count, call)
+
+
+async def _on_each(threads: ThreadPoolExecutor, count: int, call: Callable[[], Any]) -> None:
+    """``call()`` on each of the ``count`` threads of ``threads``: every call waits for
+    the others to be done before its thread is free again, so none runs twice on one
+    thread (the executor starts a thread for each call while none is free)."""
+    together = threading.Barrier(count)
+
+    def once() -> None:
+        call()
+        with suppress(threading.BrokenBarrierError):
+            together.wait(timeout=60)
+
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(threads, once) for _ in range(count)))
 
 
 @cache
@@ -249,6 +271,14 @@ class SharedCores:
         self._others = ThreadPoolExecutor(
             max(1, threads - 1), THREAD_NAME, initializer=yield_to_the_loop
         )
+
+    async def on_every_thread(self, call: Callable[[], Any]) -> None:
+        """The home thread's call in a slot, the others' without (done as a worker
+        starts, before it takes requests)."""
+        job: Future[Any] = Future()
+        self._waiting.put((job, call))
+        others = _on_each(self._others, len(self._seats), call) if self._seats else None
+        await asyncio.gather(asyncio.wrap_future(job), *filter(None, [others]))
 
     async def run(self, call: Callable[[], T]) -> T:
         job: Future[T] = Future()

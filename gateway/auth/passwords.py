@@ -151,6 +151,19 @@ class Passwords:
             return False, None
         return await self._off_loop(self._verify_and_update, password, stored)
 
+    async def warm(self) -> None:
+        """Hash once on every hashing thread, as a worker starts. argon2's memory (19 MiB
+        with the default parameters) stays with the thread that used it, so a worker
+        takes at start what it will keep; otherwise a thread that hashed for the first
+        time hours later (the second core's, when a storm's connections all landed on
+        this worker) would add its share then. The hash is the one ``verify_dummy``
+        uses."""
+        dummies: list[str] = []
+        await self._hashing.on_every_thread(
+            lambda: dummies.append(self.context.hash(secrets.token_urlsafe(16)))
+        )
+        self._dummy = self._dummy or dummies[0]
+
     async def verify_dummy(self, password: str) -> None:
         """Spend the time of a real verify, so an unknown username answers no faster."""
         if self._dummy is None:

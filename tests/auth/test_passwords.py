@@ -292,3 +292,21 @@ async def test_a_worker_that_waits_for_a_core_gets_it_after_one_hash() -> None:
             storm_over.set()
             await asyncio.gather(*storm)
     assert waited < HASH * 3  # its own hash, after one of the busy worker's at most
+
+
+@pytest.mark.parametrize("shared", [False, True])
+async def test_warming_up_hashes_once_on_every_hashing_thread(shared: bool) -> None:
+    """A worker starts by hashing once on each of its hashing threads, so that the
+    memory argon2 leaves with a thread is taken at start, not when a storm first needs
+    that thread; the hash is then the one an unknown username is verified against."""
+    with HashingSlots.made(2) as folder:
+        passwords = Passwords(
+            memory_kib=1024, time_cost=1, parallelism=1, threads=3,
+            slots=HashingSlots(folder) if shared else None,
+        )
+        names = hashing_threads_recorded(passwords, seconds=0.01)
+        await passwords.warm()
+        assert len(names) == 3
+        assert len(set(names)) == 3
+        await passwords.verify_dummy("a password")
+        assert len(names) == 3  # no new dummy hash
