@@ -15,14 +15,13 @@ thread hashes only while it holds one, whichever worker it is in (``SharedCores`
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from functools import cache, partial
@@ -121,8 +120,8 @@ class HashingSlots:
     core in a folder, and a thread hashes only while it holds an exclusive ``flock`` on
     the core's ``slot-N``.
 
-    A lock belongs to an open file, so every holder opens the files itself: each thread
-    that may wait for a slot (``held``), and each ``Seat``. The kernel drops the locks of
+    A lock belongs to an open file, so every holder opens the files itself (a ``Seat``
+    each: the home thread's, and one per other thread). The kernel drops the locks of
     a worker that dies. If the files are gone (a cleaner of temporary files removed the
     folder under a running server), a hash goes ahead without a slot rather than fail
     the sign-in, and one warning says so."""
@@ -130,8 +129,6 @@ class HashingSlots:
     def __init__(self, folder: str | Path) -> None:
         self._folder = Path(folder)
         self._cores = len(list(self._folder.glob("slot-*")))
-        self._ordinals = itertools.count()
-        self._local = threading.local()
         self._warning = threading.Lock()
         self._warned = False
 
@@ -150,30 +147,6 @@ class HashingSlots:
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-    @contextmanager
-    def held(self) -> Iterator[Slot | None]:
-        """Hold a slot for as long as the block runs: a free one, else the one this
-        thread held last, once it is free, saying meanwhile that it waits for it (a
-        wait, so never on the event loop). None if the slots are gone."""
-        mine: list[Slot] | None = getattr(self._local, "slots", None)
-        if mine is None:
-            mine = self._local.slots = self.opened(next(self._ordinals))
-        slot = free_slot(mine)
-        if slot is None and mine:
-            slot = getattr(self._local, "last", mine[0])
-            fcntl.flock(slot.want, fcntl.LOCK_SH)
-            try:
-                fcntl.flock(slot.lock, fcntl.LOCK_EX)
-            finally:
-                fcntl.flock(slot.want, fcntl.LOCK_UN)
-        if slot is not None:
-            self._local.last = slot
-        try:
-            yield slot
-        finally:
-            if slot is not None:
-                fcntl.flock(slot.lock, fcntl.LOCK_UN)
 
     def opened(self, first: int = 0) -> list[Slot]:
         """Every slot, through descriptors of the caller's own, in the order starting at
@@ -265,6 +238,7 @@ class SharedCores:
             queue.SimpleQueue()
         )
         self._home_busy = False
+        self._home_seat = Seat(slots, 0)
         home = threading.Thread(target=self._home, name=f"{THREAD_NAME}-home", daemon=True)
         home.start()
         self._seats = [Seat(slots, first) for first in range(1, threads)]
@@ -277,8 +251,10 @@ class SharedCores:
         starts, before it takes requests)."""
         job: Future[Any] = Future()
         self._waiting.put((job, call))
-        others = _on_each(self._others, len(self._seats), call) if self._seats else None
-        await asyncio.gather(asyncio.wrap_future(job), *filter(None, [others]))
+        waits: list[Awaitable[Any]] = [asyncio.wrap_future(job)]
+        if self._seats:
+            waits.append(_on_each(self._others, len(self._seats), call))
+        await asyncio.gather(*waits)
 
     async def run(self, call: Callable[[], T]) -> T:
         job: Future[T] = Future()
@@ -302,7 +278,8 @@ class SharedCores:
     def _in_turn(self, job: Future[Any], call: Callable[[], Any]) -> None:
         """On the home thread: this hash and those waiting after it, in one slot until
         none is left or a home thread of another worker waits for the slot."""
-        with self._slots.held() as slot:
+        seat = self._home_seat
+        with seat.held() as slot:
             while True:
                 if job.set_running_or_notify_cancel():
                     _outcome(job, call)()
@@ -312,10 +289,7 @@ class SharedCores:
                     job, call = self._waiting.get_nowait()
                 except queue.Empty:
                     return
-        # Let go; let the waiting thread take it before this one may ask again (it was
-        # woken, but this one is running and would win the race).
-        fcntl.flock(slot.want, fcntl.LOCK_EX)
-        fcntl.flock(slot.want, fcntl.LOCK_UN)
+        seat.taken_by_the_waiting(slot)
 
     def _spread(self) -> None:
         """On the event loop: each hash the home thread will not start next goes to a
@@ -362,18 +336,49 @@ def _outcome(job: Future[Any], call: Callable[[], Any]) -> Callable[[], None]:
 
 
 class Seat:
-    """Descriptors of every slot, for a hash the event loop hands out: it takes a slot
-    through them without waiting, and the thread that hashes lets it go."""
+    """One holder's own descriptors of every slot (a lock belongs to an open file): the
+    home thread's, which may wait for a slot, or one of the other threads', whose slot
+    the event loop claims without waiting and the thread lets go."""
 
     def __init__(self, slots: HashingSlots, first: int) -> None:
         self._slots = slots
         self._first = first
         self._mine: list[Slot] | None = None
+        self._last: Slot | None = None
 
     def claim(self) -> Slot | None:
+        """A slot nobody holds or waits for, now this seat's; None if there is none."""
         if self._mine is None:
             self._mine = self._slots.opened(self._first)
         return free_slot(self._mine)
+
+    @contextmanager
+    def held(self) -> Iterator[Slot | None]:
+        """Hold a slot for as long as the block runs: a free one, else the one held last,
+        once it is free, saying meanwhile that it waits for it (a wait, so never on the
+        event loop). None if the slots are gone."""
+        slot = self.claim()
+        if slot is None and self._mine:
+            slot = self._last or self._mine[0]
+            fcntl.flock(slot.want, fcntl.LOCK_SH)
+            try:
+                fcntl.flock(slot.lock, fcntl.LOCK_EX)
+            finally:
+                fcntl.flock(slot.want, fcntl.LOCK_UN)
+        self._last = slot or self._last
+        try:
+            yield slot
+        finally:
+            if slot is not None:
+                self.release(slot)
+
+    @staticmethod
+    def taken_by_the_waiting(slot: Slot) -> None:
+        """Once a slot is let go because another thread waits for it: wait until every
+        such thread has taken it, before this one may ask again (it was woken, but this
+        one is running and would win the race)."""
+        fcntl.flock(slot.want, fcntl.LOCK_EX)
+        fcntl.flock(slot.want, fcntl.LOCK_UN)
 
     @staticmethod
     def release(slot: Slot) -> None:

@@ -143,13 +143,16 @@ async def test_no_more_passwords_hash_at_once_than_the_shared_slots(cores: int) 
     assert not folder.exists()
 
 
-HOLD_EVERY_SLOT = """
+HOLD_SLOTS = """
 import fcntl, os, sys
-held = [os.open(os.path.join(sys.argv[1], name), os.O_RDWR) for name in os.listdir(sys.argv[1])]
-for fd in held:
+folder, names = sys.argv[1], sys.argv[2:]
+held = {name: os.open(os.path.join(folder, name), os.O_RDWR) for name in names}
+for fd in held.values():
     fcntl.flock(fd, fcntl.LOCK_EX)
 print("held", flush=True)
-sys.stdin.readline()
+for line in sys.stdin:
+    fcntl.flock(held[line.strip()], fcntl.LOCK_UN)
+    print("let go", flush=True)
 """
 
 
@@ -161,7 +164,7 @@ async def test_a_slot_another_process_holds_is_waited_for() -> None:
             memory_kib=1024, time_cost=1, parallelism=1, threads=3, slots=HashingSlots(folder)
         )
         other = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", HOLD_EVERY_SLOT, str(folder),
+            sys.executable, "-c", HOLD_SLOTS, str(folder), "slot-0", "slot-1",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         assert other.stdin is not None and other.stdout is not None
@@ -171,7 +174,7 @@ async def test_a_slot_another_process_holds_is_waited_for() -> None:
             done, _ = await asyncio.wait([hashing], timeout=0.5)
             assert not done  # every slot is the other process's
         finally:
-            other.stdin.write(b"done\n")
+            other.stdin.close()  # it ends, letting go of its slots
             await other.wait()
         assert (await asyncio.wait_for(hashing, 10)).startswith("$argon2id$")
 
@@ -202,19 +205,6 @@ async def test_passwords_still_hash_when_the_slots_are_gone(
     assert all(h.startswith("$argon2id$") for h in hashes)
     warnings = [r for r in caplog.records if "hashing slots unavailable" in r.getMessage()]
     assert len(warnings) == 1
-
-
-HOLD_SLOTS = """
-import fcntl, os, sys
-folder, names = sys.argv[1], sys.argv[2:]
-held = {name: os.open(os.path.join(folder, name), os.O_RDWR) for name in names}
-for fd in held.values():
-    fcntl.flock(fd, fcntl.LOCK_EX)
-print("held", flush=True)
-for line in sys.stdin:
-    fcntl.flock(held[line.strip()], fcntl.LOCK_UN)
-    print("let go", flush=True)
-"""
 
 
 def hashing_threads_recorded(passwords: Passwords, seconds: float = 0.02) -> list[str]:
