@@ -18,6 +18,7 @@ from strawberry.http import GraphQLHTTPResponse
 from gateway.bodies import json_value
 from gateway.errors import BadInput
 from gateway.graphql.context import Context
+from gateway.graphql.documents import Entry
 from gateway.graphql.errors import (
     BAD_USER_INPUT,
     failure_response,
@@ -25,6 +26,7 @@ from gateway.graphql.errors import (
     name_operation,
     translate,
 )
+from gateway.graphql.outlines import Outline, outline
 from gateway.graphql.schema import create_schema
 from gateway.responses import dumps
 from gateway.settings import Settings
@@ -119,21 +121,28 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, sub_response)
+        outline = self.outline_of(entry, name, variables)
         try:
-            result = execute(
-                self.graphql_core_schema,
-                entry.document,
-                # No root value: the view's get_root_value is Strawberry's (None).
-                context_value=context,
-                variable_values=variables,
-                operation_name=name,
-                executor_class=self.executor_class,
-                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                operation_extensions=extensions,
-            )
-            if isawaitable(result):
-                result = await result
-            value, errors = result.data, result.errors
+            answer = await outline.answer(context, variables) if outline is not None else None
+            value: dict[str, Any] | None
+            if isinstance(answer, dict):
+                value, errors = answer, None
+            else:  # no outline, or a replay of the outline's outcomes (see outlines.py)
+                result = execute(
+                    self.graphql_core_schema,
+                    entry.document,
+                    # No root value: the view's get_root_value is Strawberry's (None).
+                    context_value=context,
+                    variable_values=variables,
+                    operation_name=name,
+                    middleware=None if answer is None else [answer],
+                    executor_class=self.executor_class,
+                    is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                    operation_extensions=extensions,
+                )
+                if isawaitable(result):
+                    result = await result
+                value, errors = result.data, result.errors
         except Exception as exc:  # as Strawberry's execute turns it into an error
             value, errors = None, [GraphQLError(str(exc), original_error=exc)]
         name_operation(request, operation.name.value if operation.name else None)
@@ -144,6 +153,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 for e in errors
             ]
         return self.create_response(body, sub_response)
+
+    def outline_of(
+        self, entry: Entry, name: str | None, variables: dict[str, Any] | None
+    ) -> Outline | None:
+        """The outline of the operation ``name`` of a kept document, worked out at its
+        first request whose variables coerce, and kept with the document."""
+        if name in entry.outlines:
+            kept: Outline | None = entry.outlines[name]
+            return kept
+        found = outline(self, entry.document, name, variables)
+        if found is False:  # cannot be told from this request
+            return None
+        entry.outlines[name] = found
+        return found
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.graphiql_page)

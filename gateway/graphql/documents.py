@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
@@ -14,11 +15,13 @@ from strawberry.extensions import SchemaExtension
 @dataclass(slots=True)
 class Entry:
     """A parsed document, its validation errors, and its operations by the name a
-    request picks them with (``None``: the one operation of a document with one)."""
+    request picks them with (``None``: the one operation of a document with one);
+    ``outlines`` keeps what the short way works out for each (gateway.graphql.outlines)."""
 
     document: DocumentNode
     errors: list[GraphQLError]
     operations: dict[str | None, OperationDefinitionNode] = field(init=False)
+    outlines: dict[str | None, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         found = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]

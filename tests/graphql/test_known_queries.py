@@ -1,8 +1,10 @@
 """A query text the door has parsed and validated before runs a shorter way than the first
-time (``GatewayGraphQL.run_known``), past Strawberry's view and ``Schema.execute``. It
-must answer exactly as the first time did, whatever the answer: data, errors of every
-kind with their codes and paths, an operation picked by name, variables good and bad.
-What that way does not handle takes Strawberry's way again, and answers as before."""
+time (``GatewayGraphQL.run_known``), past Strawberry's view and ``Schema.execute``, and
+where it can past graphql-core's executor around the root fields (an outline,
+``gateway.graphql.outlines``). It must answer exactly as the first time did, whatever
+the answer: data, errors of every kind with their codes and paths, an operation picked
+by name, variables good and bad. What that way does not handle takes Strawberry's way
+again, and answers as before."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 import pytest
 import strawberry
 
+from gateway.graphql.execution import PlainFieldsExecutor
+from gateway.services import posts
 from tests.support.actions import Actions
 
 DOUBLE = "query A { me { username } } query B { feed { title approved author { username } } }"
@@ -36,6 +40,28 @@ CASES: dict[str, tuple[dict[str, Any], int]] = {
         SHORT,
     ),
     "extensions": ({"query": "{ me { username } }", "extensions": {"tracing": True}}, SHORT),
+    "aliases and a fragment at the root": (
+        {
+            "query": "{ who: me { username } ...F } "
+            "fragment F on Query { feed(limit: 2) { title author { username } } }"
+        },
+        SHORT,
+    ),
+    "variables in a list's arguments": (
+        {
+            "query": "query F($n: Int, $o: TemplateOrder) { feed(limit: $n, order: $o) { title } }",
+            "variables": {"n": 1, "o": "NEWEST"},
+        },
+        SHORT,
+    ),
+    "a nullable root field's error beside data": (
+        {"query": "{ me { username } template(id: 999) { title } }"},
+        SHORT,
+    ),
+    "a non-null root field's error": (
+        {"query": "{ me { username } feed(limit: 0) { id } }"},
+        SHORT,
+    ),
     "unknown operation name": ({"query": DOUBLE, "operationName": "C"}, STRAWBERRY),
     "no name, two operations": ({"query": DOUBLE}, STRAWBERRY),
     "failed validation": ({"query": "{ me { nope } }"}, STRAWBERRY),
@@ -97,3 +123,80 @@ async def test_the_short_way_answers_for_each_caller(act: Actions) -> None:
             "feed": [{"title": "alice's own"}],
         }
         assert seen["bob"]["data"] == {"me": {"username": "bob", "admin": True}, "feed": []}
+
+
+@pytest.fixture
+def executors_built(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Each operation name graphql-core's executor was built for, on any way."""
+    built: list[str | None] = []
+    build = PlainFieldsExecutor.build.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type, *args: Any, **kw: Any) -> Any:
+        built.append(kw.get("operation_name"))
+        return build(cls, *args, **kw)
+
+    monkeypatch.setattr(PlainFieldsExecutor, "build", classmethod(counted))
+    return built
+
+
+@pytest.fixture
+def lists_read(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The limit of every list the template service read."""
+    read: list[int | None] = []
+    list_items = posts.list_items
+
+    async def counted(*args: Any, **kw: Any) -> Any:
+        read.append(kw.get("limit"))
+        return await list_items(*args, **kw)
+
+    monkeypatch.setattr(posts, "list_items", counted)
+    return read
+
+
+async def test_a_known_screen_runs_past_graphql_cores_executor(
+    act: Actions, executors_built: list[str | None], lists_read: list[int | None]
+) -> None:
+    headers = await act.user_headers("alice")
+    await act.create_template(headers, "mine")
+    body = {"query": "query Screen { me { username } feed(limit: 5) { title posted } }"}
+
+    answers = [
+        (await act.client.post("/graphql", json=body, headers=headers)).json()
+        for _ in range(3)
+    ]
+
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["data"]["feed"][0]["title"] == "mine"
+    # Strawberry's way builds one; the first short way one to outline it; then none.
+    assert len(executors_built) == 2
+    assert lists_read == [5, 5, 5]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ me { username } feed(limit: 5) { title } }",  # both root fields fail
+        "{ me { username } template(id: 1) { title } }",  # one nullable, one not
+    ],
+)
+async def test_a_failing_outline_is_answered_by_graphql_core_without_reading_twice(
+    act: Actions,
+    query: str,
+    executors_built: list[str | None],
+    lists_read: list[int | None],
+) -> None:
+    headers = {"x-access-token": "not a token"}
+    first = await act.client.post("/graphql", json={"query": query}, headers=headers)
+    lists_first = len(lists_read)
+    known = [
+        await act.client.post("/graphql", json={"query": query}, headers=headers)
+        for _ in range(2)
+    ]
+
+    for answer in known:
+        assert (answer.status_code, answer.json()) == (first.status_code, first.json())
+    assert first.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # Each failure is answered by an executor built from the outcomes, no resolver
+    # run again: the lists are read as often as the first time.
+    assert len(executors_built) == 1 + 1 + 2
+    assert len(lists_read) == 3 * lists_first
