@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -365,12 +366,15 @@ class Bench:
             self.rows.append(found)
         return found
 
-    def compare(self, scenario: str, workers: int, loads: list[tuple[Target, Load]]) -> None:
+    def compare(self, scenario: str, workers: int, loads: list[tuple[Target, Load]],
+                beside: Sequence[tuple[str, Target, Load]] = ()) -> None:
         """One scenario on several servers: each probed once, then loaded in turn, round
-        after round (a warm-up before each server's first round)."""
+        after round (a warm-up before each server's first round). ``beside``: loads of
+        other scenarios taken in the same rounds, right after the first server's."""
+        entries = [(scenario, *loads[0]), *beside, *((scenario, *rest) for rest in loads[1:])]
         ready = []
-        for target, load in loads:
-            row = self.row(target, scenario, workers)
+        for scenario_, target, load in entries:
+            row = self.row(target, scenario_, workers)
             status, _, content = load.probe(target.base)
             if status != 200 or b'"errors"' in content:
                 row.note = f"skipped: probe answered {status} {content[:80]!r}"
@@ -445,11 +449,13 @@ class Bench:
         everyone = [gateway, *peers, *ceilings]
         self.compare(BY_ID, workers, [
             (t, self.load("/template/1", t.token, BENCH_IDS=self.ids)) for t in everyone])
-        self.compare(FEED, workers, [(t, self.load(t.feed_path, t.token)) for t in everyone])
+        # The screen is loaded in the feed's rounds, right after the gateway's feed:
+        # its goal is a ratio to that feed, which drifts less measured side by side.
         screen = json.dumps({"query": GRAPHQL_SCREEN % self.data.feed_size})
-        self.compare(GRAPHQL, workers, [
-            (gateway, self.load("/graphql", gateway.token, BENCH_METHOD="POST",
-                                BENCH_BODY=screen))])
+        self.compare(FEED, workers, [(t, self.load(t.feed_path, t.token)) for t in everyone],
+                     beside=[(GRAPHQL, gateway, self.load("/graphql", gateway.token,
+                                                          BENCH_METHOD="POST",
+                                                          BENCH_BODY=screen))])
         self.compare(HEALTHZ, workers, [
             (t, self.load("/healthz")) for t in [gateway, *ceilings[:1]]])
         self.count_sql(workers, counting)

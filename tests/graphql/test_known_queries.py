@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -200,3 +201,32 @@ async def test_a_failing_outline_is_answered_by_graphql_core_without_reading_twi
     # run again: the lists are read as often as the first time.
     assert len(executors_built) == 1 + 1 + 2
     assert len(lists_read) == 3 * lists_first
+
+
+async def test_a_value_that_is_not_plain_is_completed_by_graphql_core(
+    act: Actions, monkeypatch: pytest.MonkeyPatch, executors_built: list[str | None]
+) -> None:
+    # A row whose title is null: the outline's plan leaves it to graphql-core, which
+    # reports it at its path and nulls what the schema says, as the first time.
+    headers = await act.user_headers("alice")
+    await act.create_template(headers, "mine")
+    await act.create_template(headers, "also mine")
+    list_items = posts.list_items
+
+    async def one_untitled(*args: Any, **kw: Any) -> Any:
+        found = await list_items(*args, **kw)
+        found[1] = replace(found[1], title=None)
+        return found
+
+    monkeypatch.setattr(posts, "list_items", one_untitled)
+    body = {"query": "{ me { username } feed { id title } }"}
+
+    answers = [await act.client.post("/graphql", json=body, headers=headers) for _ in range(3)]
+
+    first = answers[0].json()
+    assert first["data"] is None
+    assert first["errors"][0]["path"] == ["feed", 1, "title"]
+    for answer in answers[1:]:
+        assert answer.json() == first
+    # Strawberry's way; the outline's own and its replay; the replay again.
+    assert len(executors_built) == 1 + 2 + 1
