@@ -65,7 +65,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         self._plans: dict[int, tuple[GroupedFieldSet, Plan | None]] = {}  # this request's
         manager = self.middleware_manager
-        self._plain_allowed = manager is None or not manager.middlewares
+        self.plain_allowed = manager is None or not manager.middlewares
         self._directive_free: bool | None = None
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
@@ -111,7 +111,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         non_null = isinstance(item_type, GraphQLNonNull)
         named = get_nullable_type(item_type)
         if position_context is None and isinstance(result, list | tuple) and is_object_type(named):
-            plan = self._object_plan(named, field_details_list)
+            plan = self.object_plan(named, field_details_list)
             if plan is not None:
                 try:
                     return run_list(plan, result, non_null)
@@ -123,7 +123,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
 
     # ---- plans ---------------------------------------------------------------------------
 
-    def _object_plan(
+    def object_plan(
         self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> Plan | None:
         if object_type.is_type_of is not None:
@@ -135,7 +135,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> Plan | None:
         """The plan for these fields of ``parent_type``, or None if any is not plain."""
-        if not self._plain_allowed:
+        if not self.plain_allowed:
             return None
         key = id(grouped)
         found = self._plans.get(key)
@@ -146,7 +146,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         # operation, its own nodes tell the rest); they come from the cached document
         # and are kept with the plan, so their ids are not reused meanwhile.
         nodes: list[Any] = []
-        if self._without_directives():
+        if self.without_directives():
             nodes.extend(d.node for details in grouped.values() for d in details)
             known: Hashable = (parent_type, *map(id, nodes))
         else:
@@ -164,7 +164,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         self._plans[key] = (grouped, plan)
         return plan
 
-    def _without_directives(self) -> bool:
+    def without_directives(self) -> bool:
         if self._directive_free is None:
             operation = self.operation
             known = _directive_free.get(id(operation))
@@ -225,7 +225,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                 )
                 steps.append((response_key, attribute, read, non_null, as_is, coerce, None))
             elif is_object_type(named):
-                sub_plan = self._object_plan(named, details)
+                sub_plan = self.object_plan(named, details)
                 if sub_plan is None:
                     return None
                 steps.append((response_key, attribute, read, non_null, None, None, sub_plan))

@@ -52,7 +52,6 @@ from graphql import (
     ValueNode,
     VariableNode,
     get_nullable_type,
-    is_object_type,
 )
 from graphql.execution.collect_fields import collect_fields
 from graphql.execution.values import get_argument_values, get_variable_values
@@ -63,7 +62,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 
 from gateway.graphql.execution import PlainFieldsExecutor
-from gateway.graphql.plans import NotPlain, Plan, run, run_list
+from gateway.graphql.plans import NotPlain, run, run_list
 
 # Argument values converted once may be shared by every request only if none can change.
 IMMUTABLE = (int, float, str, bool, type(None), datetime, date, time, Enum, UnsetType)
@@ -258,7 +257,7 @@ def outline(view: Any, document: DocumentNode, operation_name: str | None,
 
 
 def _outline(view: Any, executor: PlainFieldsExecutor) -> Outline | None:
-    if not executor._plain_allowed or not executor._without_directives():
+    if not executor.plain_allowed or not executor.without_directives():
         return None
     if any(f.variable_signatures for f in executor.fragments.values()):
         return None
@@ -318,45 +317,29 @@ def _outline(view: Any, executor: PlainFieldsExecutor) -> Outline | None:
 
 def _completion(executor: PlainFieldsExecutor, definition: GraphQLField,
                 details: Any) -> Callable[[Any], Any] | None:
-    """How a root field's value is completed with the executor's plans (NotPlain, or any
-    exception, where graphql-core would report an error); None where the plans cannot."""
-    field_type = definition.type
-    non_null = isinstance(field_type, GraphQLNonNull)
-    named = get_nullable_type(field_type)
-    if isinstance(named, GraphQLList):
-        item_type = named.of_type
-        item_non_null = isinstance(item_type, GraphQLNonNull)
-        item = get_nullable_type(item_type)
-        if not is_object_type(item):
-            return None
-        plan = executor._object_plan(item, details)
-        return None if plan is None else _list_completion(plan, non_null, item_non_null)
-    if isinstance(named, GraphQLObjectType):
-        plan = executor._object_plan(named, details)
-        return None if plan is None else _object_completion(plan, non_null)
-    return None
+    """How a root field's value (an object or a list of objects) is completed with the
+    executor's plans, raising where graphql-core would report an error; None where the
+    plans cannot complete it."""
+    named = get_nullable_type(definition.type)
+    listed = isinstance(named, GraphQLList)
+    item_type: Any = named.of_type if isinstance(named, GraphQLList) else named
+    item = get_nullable_type(item_type)
+    plan = executor.object_plan(item, details) if isinstance(item, GraphQLObjectType) else None
+    if plan is None:
+        return None
+    non_null = isinstance(definition.type, GraphQLNonNull)
+    items_non_null = isinstance(item_type, GraphQLNonNull)
 
-
-def _list_completion(plan: Plan, non_null: bool, item_non_null: bool) -> Callable[[Any], Any]:
     def complete(value: Any) -> Any:
         if value is None:
             if non_null:
                 raise NotPlain
             return None
+        if not listed:
+            return run(plan, value)
         if not isinstance(value, list | tuple):
             raise NotPlain
-        return run_list(plan, value, item_non_null)
-
-    return complete
-
-
-def _object_completion(plan: Plan, non_null: bool) -> Callable[[Any], Any]:
-    def complete(value: Any) -> Any:
-        if value is None:
-            if non_null:
-                raise NotPlain
-            return None
-        return run(plan, value)
+        return run_list(plan, value, items_non_null)
 
     return complete
 
